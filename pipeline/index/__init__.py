@@ -1,0 +1,21 @@
+"""Vector indexes behind one protocol (`base.ChunkIndex`); `make_index` picks one by settings."""
+
+from pipeline.index.base import Chunk, ChunkIndex, Hit, SearchMode
+from pipeline.settings import Settings
+
+__all__ = ["Chunk", "ChunkIndex", "Hit", "SearchMode", "make_index"]
+
+
+def make_index(settings: Settings, dimension: int) -> ChunkIndex:
+    """Open the index that `settings.index_backend` names, sized for `dimension`-wide embeddings."""
+    match settings.index_backend:
+        case "embedded":
+            from pipeline.index.embedded import EmbeddedIndex
+
+            return EmbeddedIndex(settings.index_dir, dimension)
+        case "opensearch":
+            from pipeline.index.opensearch import OpenSearchIndex
+
+            return OpenSearchIndex.from_settings(settings, dimension)
+        case other:
+            raise ValueError(f"Unknown index backend {other!r}: use 'embedded' or 'opensearch'.")

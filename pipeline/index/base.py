@@ -1,0 +1,65 @@
+"""What every vector index offers the rest of Plumbline.
+
+LangChain's `VectorStore` has no keyword or hybrid search and no delete-by-document, the two things
+this product leans on, so the index is this small protocol and LangChain meets it at the retriever
+(`pipeline.retriever`).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+SearchMode = Literal["dense", "keyword", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one page of one document, with its unit-length embedding."""
+
+    chunk_id: str
+    source: str
+    page: int
+    text: str
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result. `score` orders results within one search (its scale depends on the mode);
+    `similarity` is always the cosine similarity of query and passage, so relevance can be judged
+    the same way whatever the mode or backend."""
+
+    chunk_id: str
+    source: str
+    page: int
+    text: str
+    score: float
+    similarity: float
+
+
+class ChunkIndex(Protocol):
+    """A persistent index of chunks with dense, keyword and hybrid search."""
+
+    def replace_source(self, source: str, chunks: Sequence[Chunk]) -> None:
+        """Make `chunks` the only chunks of `source` (re-ingesting never duplicates)."""
+
+    def delete_source(self, source: str) -> int:
+        """Remove every chunk of `source`; returns how many were removed."""
+
+    def search(
+        self,
+        query: str,
+        query_vector: np.ndarray,
+        k: int,
+        mode: SearchMode = "hybrid",
+        source: str | None = None,
+    ) -> list[Hit]:
+        """The best `k` chunks for the query, best first, optionally only from `source`."""
+
+    def sources(self) -> dict[str, int]:
+        """Every indexed document with its number of chunks."""
+
+    def close(self) -> None:
+        """Release files and connections."""

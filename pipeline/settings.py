@@ -1,0 +1,77 @@
+"""All configuration in one place: `PLUMB_*` environment variables or an optional `.env` file.
+
+Every job and the app read settings through `get_settings()`; nothing else reads the environment,
+so tests can point the whole system at a temporary directory by setting variables.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Plumbline's settings. Each field is the environment variable `PLUMB_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="PLUMB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".plumb"), description="Where the index, models, outbox and local DynamoDB live.")
+
+    # Ingestion and retrieval
+    embedding_model: str = Field(
+        "", description="Path or name of a sentence-transformers model; empty means the packaged all-MiniLM-L6-v2."
+    )
+    chunk_size: int = Field(1000, gt=50, description="Characters per chunk.")
+    chunk_overlap: int = Field(150, ge=0, description="Characters shared by neighbouring chunks.")
+    index_backend: Literal["embedded", "opensearch"] = Field("embedded", description="Vector index implementation.")
+    top_k: int = Field(5, gt=0, le=50, description="Passages given to the model per question.")
+    min_relevance: float = Field(
+        0.30, description="Cosine similarity under which the best passage is judged not relevant ('not covered')."
+    )
+    opensearch_url: str = Field("http://localhost:9200", description="OpenSearch endpoint (index_backend=opensearch).")
+    opensearch_index: str = Field("plumb-chunks", description="OpenSearch index name.")
+    opensearch_user: str = Field("", description="OpenSearch basic-auth user; empty for none.")
+    opensearch_password: str = Field("", description="OpenSearch basic-auth password.")
+
+    # The model that answers
+    llm_backend: Literal["local", "openai"] = Field(
+        "local", description="'local': packaged SmolLM2 in-process; 'openai': an OpenAI-compatible endpoint (vLLM)."
+    )
+    llm_base_url: str = Field("http://localhost:8000/v1", description="OpenAI-compatible endpoint (llm_backend=openai).")
+    llm_model: str = Field("mistralai/Mistral-7B-Instruct-v0.3", description="Served model name (llm_backend=openai).")
+    llm_adapter: str = Field("", description="LoRA adapter served by vLLM to use instead of the base model; empty for none.")
+    llm_api_key: str = Field("not-needed", description="API key for the endpoint; vLLM ignores it unless started with one.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before a model request is abandoned.")
+    llm_max_retries: int = Field(2, ge=0, description="Retries of a failed model request.")
+    max_new_tokens: int = Field(384, gt=0, description="Longest answer, in tokens.")
+    temperature: float = Field(0.1, ge=0, description="Sampling temperature.")
+
+    # Feedback store
+    dynamodb_endpoint: str = Field(
+        "", description="DynamoDB endpoint URL; empty means AWS itself. Dev and tests set DynamoDB Local's."
+    )
+    aws_region: str = Field("us-east-1", description="AWS region of the DynamoDB tables.")
+    table_prefix: str = Field("plumb-", description="Prefix of the DynamoDB table names.")
+
+    # Users
+    dev_mode: bool = Field(True, description="Users type a name once; off means identity comes from a proxy or OIDC.")
+    user_header: str = Field(
+        "", description="Trusted proxy header that carries the user's identity (e.g. X-Forwarded-Email)."
+    )
+    admins: list[str] = Field(default_factory=list, description="Users with the admin role (JSON list).")
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,25 @@
+"""Hermetic tests: every path and setting points at a temporary directory; real services
+(DynamoDB Local, the packaged models) are started or loaded by fixtures in tests/fixtures/."""
+
+import pytest
+
+from pipeline.settings import get_settings
+
+pytest_plugins = [
+    "tests.fixtures.models",
+    "tests.fixtures.dynamo",
+]
+
+
+@pytest.fixture(autouse=True)
+def hermetic_settings(tmp_path, monkeypatch):
+    """Point Plumbline at a fresh data directory and forget any cached settings."""
+    for name in ("PLUMB_DYNAMODB_ENDPOINT", "PLUMB_INDEX_BACKEND", "PLUMB_LLM_BACKEND", "PLUMB_ADMINS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PLUMB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
