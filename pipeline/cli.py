@@ -16,7 +16,7 @@ db_app = typer.Typer(help="The DynamoDB tables for turns and feedback.", no_args
 index_app = typer.Typer(help="The vector index.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(index_app, name="index")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def fail(message: str) -> None:
@@ -141,6 +141,14 @@ def _evaluate(file: Path, out: Path) -> None:
     )
     console.print(table)
     console.print(f"Report written to {out}")
+
+
+@app.command()
+def settings() -> None:
+    """Print every setting as a Markdown table: environment variable, default, meaning."""
+    from pipeline.settings import settings_table
+
+    console.print(settings_table(), markup=False, highlight=False)
 
 
 @index_app.command("sources")

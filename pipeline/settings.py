@@ -71,6 +71,15 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
 
+def settings_table() -> str:
+    """The settings as the Markdown table in the README (a test keeps the two equal)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default
+        rows.append(f"| `PLUMB_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(rows)
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once."""

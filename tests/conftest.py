@@ -7,6 +7,7 @@ from pipeline.settings import get_settings
 
 pytest_plugins = [
     "tests.fixtures.models",
+    "tests.fixtures.retrieval",
     "tests.fixtures.dynamo",
 ]
 

@@ -1,0 +1,99 @@
+"""The feedback form under each answer: a five-level rating, a note, a corrected answer and a flag
+per citation, stored against the exact turn.
+
+The feedback id is derived from the turn and the user, so a double click or a retry writes the
+same item; each save carries the next version, so changing one's mind keeps the earlier versions.
+"""
+
+import uuid
+
+import streamlit as st
+from pydantic import ValidationError
+
+from app import services
+from app.identity import User
+from pipeline.errors import PlumbError
+from pipeline.records import CORRECTION_MAX_CHARS, NOTE_MAX_CHARS, RATING_LABELS, Feedback, Turn
+
+
+def feedback_id(turn: Turn, user: User) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"plumbline:{turn.turn_id}:{user.name}").hex
+
+
+def _stored(turn: Turn, user: User) -> Feedback | None:
+    """The user's latest feedback on this turn, read once per page session."""
+    cache: dict[str, Feedback | None] = st.session_state.setdefault("feedback", {})
+    if turn.turn_id not in cache:
+        try:
+            cache[turn.turn_id] = services.store().latest_feedback(turn.turn_id, user.name)
+        except PlumbError:
+            return None
+    return cache[turn.turn_id]
+
+
+def feedback_form(turn: Turn, user: User) -> None:
+    stored = _stored(turn, user)
+    if stored:
+        _show_stored(stored)
+    key = turn.turn_id
+    chosen = st.feedback("faces", key=f"rating-{key}", default=stored.rating - 1 if stored else None)
+    if chosen is None:
+        st.caption("Rate this answer: strongly disagree … strongly agree")
+        return
+    rating = chosen + 1
+    st.caption(f"Your rating: **{RATING_LABELS[rating]}**")
+    note = st.text_area("Note (optional)", value=stored.note if stored else "", key=f"note-{key}", max_chars=NOTE_MAX_CHARS,
+                        placeholder="e.g. this is on page 21 of section 01 13 10")
+    correction = _correction_input(turn, stored, rating)
+    flags = [number for number, citation in enumerate(turn.citations)
+             if st.checkbox(f"[{number + 1}] {citation.label()} is wrong or irrelevant", key=f"flag-{key}-{number}",
+                            value=bool(stored and number in stored.flagged_citations))]
+    if st.button("Save feedback", key=f"save-{key}", type="primary"):
+        _save(turn, user, stored, rating, note, correction, flags)
+
+
+def _correction_input(turn: Turn, stored: Feedback | None, rating: int) -> str | None:
+    """Offered pre-filled with the bot's answer when the rating is 3 or lower; an unedited copy of
+    the answer is not a correction."""
+    wanted = rating <= 3 or bool(stored and stored.correction)
+    if not st.checkbox("Suggest a corrected answer", value=wanted, key=f"fix-{turn.turn_id}"):
+        return None
+    prefill = stored.correction if stored and stored.correction else turn.answer
+    text = st.text_area("Corrected answer", value=prefill, key=f"correction-{turn.turn_id}", max_chars=CORRECTION_MAX_CHARS)
+    return None if text.strip() == turn.answer.strip() else text
+
+
+def _save(turn: Turn, user: User, stored: Feedback | None, rating: int, note: str, correction: str | None, flags: list[int]) -> None:
+    try:
+        feedback = Feedback(
+            feedback_id=feedback_id(turn, user),
+            session_id=turn.session_id,
+            turn_id=turn.turn_id,
+            user=user.name,
+            rating=rating,
+            note=note,
+            correction=correction,
+            flagged_citations=flags,
+            version=stored.version + 1 if stored else 1,
+        )
+    except ValidationError as exc:
+        st.error("Not saved: " + "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors()))
+        return
+    try:
+        saved, outcome = services.store().save_feedback(feedback)
+    except PlumbError as exc:
+        st.error(f"Not saved: {exc}")
+        return
+    st.session_state["feedback"][turn.turn_id] = saved
+    if outcome.queued:
+        st.warning("Feedback saved on this server; it will sync to the feedback store as soon as it is reachable.")
+    else:
+        st.success("Thank you, your feedback is saved.")
+
+
+def _show_stored(feedback: Feedback) -> None:
+    st.caption(f"Saved feedback (version {feedback.version}): {feedback.rating_label}")
+    if feedback.note:
+        st.text(f"Note: {feedback.note}")
+    if feedback.correction:
+        st.text(f"Correction: {feedback.correction}")

@@ -1,0 +1,70 @@
+"""Ingestion into the real embedded index with the real packaged embedding model."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.ingest import ingest_files, make_splitter
+from tests.documents_factory import write_encrypted_pdf, write_pdf
+
+SPLITTER = make_splitter(400, 50)
+
+
+def _hits(index, embedder, text, mode="keyword", k=5):
+    return index.search(text, embedder.encode_one(text), k, mode=mode)
+
+
+def test_pages_survive_into_the_index(tmp_path: Path, index, embedder):
+    pdf = write_pdf(tmp_path / "criteria.pdf", ["Scope.", "The basic wind speed is 120 mph.", "Frost depth is 42 inches."])
+    summary = ingest_files([pdf], index, embedder, SPLITTER)
+    assert (summary.files, summary.pages, summary.chunks, summary.skipped) == (1, 3, 3, [])
+    hit = _hits(index, embedder, "frost depth")[0]
+    assert (hit.source, hit.page) == ("criteria.pdf", 3)
+
+
+def test_reingest_replaces_instead_of_duplicating(tmp_path: Path, index, embedder):
+    doc = tmp_path / "spec.md"
+    doc.write_text("Cure concrete for 7 days.\n\n" + "Filler sentence about formwork. " * 40)
+    ingest_files([doc], index, embedder, SPLITTER)
+    first = index.sources()["spec.md"]
+    ingest_files([doc], index, embedder, SPLITTER)
+    assert index.sources()["spec.md"] == first
+    doc.write_text("Cure concrete for 14 days.")
+    ingest_files([doc], index, embedder, SPLITTER)
+    assert index.sources()["spec.md"] == 1
+    assert "14 days" in _hits(index, embedder, "cure concrete")[0].text
+
+
+def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index, embedder):
+    good = write_pdf(tmp_path / "good.pdf", ["Anchor rods are ASTM F1554 Grade 36."])
+    locked = write_encrypted_pdf(tmp_path / "locked.pdf", good)
+    (tmp_path / "empty.md").write_text("")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    summary = ingest_files([locked, tmp_path / "empty.md", tmp_path / "broken.pdf", good], index, embedder, SPLITTER)
+    assert summary.files == 1 and list(index.sources()) == ["good.pdf"]
+    assert [reason.split(":")[0] for reason in summary.skipped] == ["locked.pdf", "empty.md", "broken.pdf"]
+
+
+def test_cli_ingest_summary_and_delete(tmp_path: Path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    write_pdf(folder / "a.pdf", ["Page one text.", "Page two text."])
+    (folder / "b.md").write_text("# Spec\n\nSome specification text.")
+    (folder / "empty.txt").write_text("")
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", "docs"])
+    assert result.exit_code == 0, result.output
+    assert "Ingested 2 files, 3 pages, 3 chunks" in result.output
+    assert "Skipped docs/empty.txt: holds no text" in result.output
+    result = runner.invoke(app, ["ingest", "--delete", "docs/a.pdf"])
+    assert result.exit_code == 0 and "Removed docs/a.pdf (2 chunks)" in result.output
+    result = runner.invoke(app, ["index", "sources"])
+    assert "docs/b.md" in result.output and "a.pdf" not in result.output
+    result = runner.invoke(app, ["ingest", "--delete", "docs/a.pdf"])
+    assert result.exit_code == 1 and "No document named 'docs/a.pdf'" in result.output
+
+
+def test_cli_refuses_missing_paths(tmp_path: Path):
+    result = CliRunner().invoke(app, ["ingest", "missing-folder"])
+    assert result.exit_code == 1 and "Not found: missing-folder" in result.output
