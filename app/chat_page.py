@@ -111,7 +111,6 @@ def _answer(question: str, turns: list[Turn], user: User) -> None:
     turn = Turn(session_id=st.session_state["session_id"], user=user.name, **answer.model_dump())
     turns.append(turn)
     st.query_params["conversation"] = turn.session_id
-    outcome = services.store().save_turn(turn)
-    if outcome.queued:
+    if services.store().save_turn(turn).queued:
         st.toast("The conversation is saved on this server and will sync when the feedback store is back.")
     st.rerun()

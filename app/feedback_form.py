@@ -80,12 +80,12 @@ def _save(turn: Turn, user: User, stored: Feedback | None, rating: int, note: st
         st.error("Not saved: " + "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors()))
         return
     try:
-        saved, outcome = services.store().save_feedback(feedback)
+        saved = services.store().save_feedback(feedback)
     except PlumbError as exc:
         st.error(f"Not saved: {exc}")
         return
-    st.session_state["feedback"][turn.turn_id] = saved
-    if outcome.queued:
+    st.session_state["feedback"][turn.turn_id] = saved.record
+    if saved.queued:
         st.warning("Feedback saved on this server; it will sync to the feedback store as soon as it is reachable.")
     else:
         st.success("Thank you, your feedback is saved.")

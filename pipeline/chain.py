@@ -102,7 +102,12 @@ class RagChain:
         if not history:
             return question, {}
         message = self._condense.invoke({"history": format_history(history), "question": question})
-        return _first_line(str(message.content)) or question, dict(message.usage_metadata or {})
+        rewritten = _first_line(str(message.content))
+        if not rewritten.endswith("?"):
+            # A small model sometimes answers instead of rewriting; the last question plus the
+            # follow-up still carries the topic to the retriever.
+            rewritten = f"{history[-1][0]} {question}"
+        return rewritten, dict(message.usage_metadata or {})
 
     def _run(self, question: str, history: History) -> Generator[str, None, Answer]:
         clock = _Clock()
@@ -145,7 +150,8 @@ class RagChain:
 
 def _first_line(text: str) -> str:
     """Small models add a preamble or a second line; keep the first line that reads like a question."""
-    lines = [re.sub(r"^(standalone question|question)\s*:\s*", "", line.strip(), flags=re.I) for line in text.splitlines()]
+    prefix = r"^(standalone question|follow-up question|question|user|assistant)\s*:\s*"
+    lines = [re.sub(prefix, "", line.strip(), flags=re.I) for line in text.splitlines()]
     lines = [line for line in lines if line]
     return lines[0] if lines else ""
 

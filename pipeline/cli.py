@@ -151,6 +151,100 @@ def settings() -> None:
     console.print(settings_table(), markup=False, highlight=False)
 
 
+@db_app.command("init")
+def db_init() -> None:
+    """Create the DynamoDB tables (safe to repeat)."""
+    from pipeline.feedback import create_tables
+
+    settings = get_settings()
+    run(create_tables, settings)
+    console.print(f"Tables ready ({settings.table_prefix}*, {settings.dynamodb_endpoint or 'AWS ' + settings.aws_region}).")
+
+
+@index_app.command("init")
+def index_init() -> None:
+    """Create the index (for OpenSearch: the index template, the hybrid search pipeline and the index)."""
+    run(_index_init)
+
+
+def _index_init() -> None:
+    from pipeline.wiring import make_embedder, open_index
+
+    settings = get_settings()
+    embedder = make_embedder(settings)
+    if settings.index_backend == "opensearch":
+        from pipeline.index.opensearch import OpenSearchIndex
+
+        OpenSearchIndex.create(settings, embedder.dimension).close()
+    else:
+        open_index(settings, embedder).close()
+    console.print(f"Index ready ({settings.index_backend}).")
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8501,
+    with_samples: Annotated[bool, typer.Option("--samples/--no-samples", help="Ingest the samples into an empty index.")] = True,
+) -> None:
+    """Run the web app. In dev mode without PLUMB_DYNAMODB_ENDPOINT, DynamoDB Local is started too
+    (data kept under PLUMB_DATA_DIR) and stopped on exit."""
+    run(_serve, port, with_samples)
+
+
+def _serve(port: int, with_samples: bool) -> None:
+    import os
+    import subprocess
+    import sys
+    from contextlib import ExitStack
+
+    import app as app_package
+    from pipeline.feedback import create_tables
+    from pipeline.feedback.local_dynamo import LocalDynamo
+    from pipeline.llm import check_llm, make_llm
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        if settings.dev_mode and not settings.dynamodb_endpoint:
+            dynamo = stack.enter_context(LocalDynamo(db_path=settings.data_dir / "dynamodb"))
+            os.environ["PLUMB_DYNAMODB_ENDPOINT"] = dynamo.endpoint
+            get_settings.cache_clear()
+            settings = get_settings()
+            console.print(f"DynamoDB Local is up at {dynamo.endpoint}")
+        create_tables(settings)
+        if with_samples:
+            _ingest_samples_if_empty(settings)
+        console.print(f"Preparing the model ({settings.llm_backend})…")
+        if settings.llm_backend == "local":
+            make_llm(settings)
+        check_llm(settings)
+        main = os.path.join(os.path.dirname(app_package.__file__), "main.py")
+        console.print(f"[bold green]Plumbline is up at http://localhost:{port}[/bold green]  (Ctrl-C stops it)")
+        command = [sys.executable, "-m", "streamlit", "run", main, "--server.port", str(port),
+                   "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        try:
+            subprocess.run(command, check=False)
+        except KeyboardInterrupt:
+            pass
+
+
+def _ingest_samples_if_empty(settings) -> None:
+    from pipeline.ingest import ingest_files, make_splitter
+    from pipeline.samples import write_samples
+    from pipeline.wiring import make_embedder, open_index
+
+    embedder = make_embedder(settings)
+    index = open_index(settings, embedder)
+    try:
+        if index.sources():
+            return
+        files = write_samples(settings.data_dir / "samples")
+        summary = ingest_files(files, index, embedder, make_splitter(settings.chunk_size, settings.chunk_overlap))
+        console.print(f"Ingested the samples: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks.")
+    finally:
+        index.close()
+
+
 @index_app.command("sources")
 def index_sources() -> None:
     """List the indexed documents with their chunk counts."""

@@ -19,7 +19,7 @@ def open_index(settings: Settings, embedder: Embedder) -> ChunkIndex:
 def make_rag_chain(settings: Settings, index: ChunkIndex, embedder: Embedder) -> RagChain:
     llm = make_llm(settings)
     retriever = IndexRetriever(index=index, embedder=embedder, k=settings.top_k)
-    return build_chain(llm, retriever, model_id(settings), settings.min_relevance)
+    return build_chain(llm, retriever, model_id(llm), settings.min_relevance)
 
 
 __all__ = ["make_embedder", "open_index", "make_rag_chain"]

@@ -66,9 +66,15 @@ def test_follow_up_is_condensed_with_the_history(chain, recorder):
     condense_prompt = recorder.prompts[0]
     assert "Conversation:\nUser: What does action code C mean on a submittal?" in condense_prompt
     assert "Follow-up question: And code D?" in condense_prompt
-    assert answer.condensed_question and answer.condensed_question != "And code D?"
-    answer_prompt = recorder.prompts[1]
-    assert answer_prompt.startswith("What does action code C mean on a submittal?\nCode C means revise and resubmit.")
+    assert answer.condensed_question.endswith("?") and answer.condensed_question != "And code D?"
+    assert answer.citations[0].source == "samples/submittal-procedures.html"
+
+
+def test_answer_prompt_alternates_user_and_assistant(chain, recorder):
+    history = [("What is the basic design wind speed?", "It is 120 mph.")]
+    chain.invoke("What is the seismic importance factor?", history)
+    answer_prompt = recorder.prompts[-1]
+    assert answer_prompt.startswith("What is the basic design wind speed?\nIt is 120 mph.\nAnswer the question")
 
 
 def test_first_question_skips_condensing(chain, recorder):

@@ -1,0 +1,137 @@
+"""Rows in TRL's own dataset formats, built from a turn and the latest feedback on it.
+
+Conversational style: a prompt is a list of messages whose single user message is the chain's own
+answer prompt (retrieved passages with "source – page N", then the standalone question), so a model
+is trained on the prompt it answers with; a completion is a single assistant message. Each function is
+pure and small so that the export job only decides which rows go to which file.
+See TRL's "Dataset formats" guide for the column names.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any, Literal
+
+from pipeline.prompts import ANSWER_PROMPT
+from pipeline.records import Feedback, Turn
+
+Row = dict[str, Any]
+Message = dict[str, str]
+Split = Literal["train", "validation"]
+
+FORMATS = ("sft", "preference", "reward", "kto", "ratings")
+KtoNeutral = Literal["omit", "desirable", "undesirable"]
+
+# A question asked by many users could pair every answer with every other; the largest rating
+# gaps carry the clearest signal, so only that many pairs are kept per question.
+MAX_PAIRS_PER_QUESTION = 50
+
+
+@dataclass(frozen=True)
+class Rated:
+    """A turn joined with the feedback that counts for it (the latest version)."""
+
+    turn: Turn
+    feedback: Feedback
+
+
+def question_text(turn: Turn) -> str:
+    """The standalone question: the condensed one, which is what the passages were retrieved for."""
+    return turn.condensed_question.strip() or turn.question.strip()
+
+
+def question_key(turn: Turn) -> str:
+    """Identity of a question across users and sessions: case and spacing do not make a new one."""
+    return " ".join(question_text(turn).casefold().split())
+
+
+def split_for(key: str, validation_fraction: float) -> Split:
+    """Deterministic split by question, so one question never sits in both train and validation."""
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+    return "validation" if bucket < validation_fraction else "train"
+
+
+def user_content(turn: Turn) -> str:
+    """The answer prompt's user message, filled with the turn's passages and standalone question.
+
+    The conversation history is left out: the condensed question already stands on its own.
+    """
+    context = "\n\n".join(f"[{n}] {citation.label()}\n{citation.passage}" for n, citation in enumerate(turn.citations, 1))
+    messages = ANSWER_PROMPT.format_messages(history=[], context=context, question=question_text(turn))
+    return str(messages[-1].content)
+
+
+def prompt(turn: Turn) -> list[Message]:
+    return [{"role": "user", "content": user_content(turn)}]
+
+
+def completion(text: str) -> list[Message]:
+    return [{"role": "assistant", "content": text}]
+
+
+def sft_rows(rated: Rated) -> list[Row]:
+    """The user's correction when there is one, else the bot's answer when rated 4-5."""
+    feedback = rated.feedback
+    if feedback.correction:
+        return [{"prompt": prompt(rated.turn), "completion": completion(feedback.correction)}]
+    if feedback.rating >= 4:
+        return [{"prompt": prompt(rated.turn), "completion": completion(rated.turn.answer)}]
+    return []
+
+
+def correction_preference_rows(rated: Rated) -> list[Row]:
+    """The user's correction preferred over the answer it corrects."""
+    correction = rated.feedback.correction
+    if not correction or correction == rated.turn.answer:
+        return []
+    return [{"prompt": prompt(rated.turn), "chosen": completion(correction), "rejected": completion(rated.turn.answer)}]
+
+
+def rating_preference_rows(answers: list[Rated]) -> list[Row]:
+    """Higher-rated over lower-rated answers to one question, the widest rating gaps first.
+
+    The prompt is the preferred turn's: its passages are the context the better answer came from.
+    """
+    ordered = sorted(answers, key=lambda r: (-r.feedback.rating, r.turn.answer))
+    pairs = [
+        (better, worse)
+        for better, worse in combinations(ordered, 2)
+        if better.feedback.rating > worse.feedback.rating and better.turn.answer != worse.turn.answer
+    ]
+    pairs.sort(key=lambda pair: pair[1].feedback.rating - pair[0].feedback.rating)
+    return [
+        {"prompt": prompt(better.turn), "chosen": completion(better.turn.answer), "rejected": completion(worse.turn.answer)}
+        for better, worse in pairs[:MAX_PAIRS_PER_QUESTION]
+    ]
+
+
+def reward_row(preference: Row) -> Row:
+    """A preference row with the prompt folded into both sides (TRL's implicit-prompt format)."""
+    return {
+        "chosen": preference["prompt"] + preference["chosen"],
+        "rejected": preference["prompt"] + preference["rejected"],
+    }
+
+
+def kto_rows(rated: Rated, neutral: KtoNeutral = "omit") -> list[Row]:
+    """The answer labelled desirable (4-5) or not (1-2); a correction is always desirable."""
+    rating = rated.feedback.rating
+    rows = []
+    label = {1: False, 2: False, 4: True, 5: True}.get(rating)
+    if rating == 3 and neutral != "omit":
+        label = neutral == "desirable"
+    if label is not None:
+        rows.append({"prompt": prompt(rated.turn), "completion": completion(rated.turn.answer), "label": label})
+    if rated.feedback.correction:
+        rows.append({"prompt": prompt(rated.turn), "completion": completion(rated.feedback.correction), "label": True})
+    return rows
+
+
+def ratings_row(rated: Rated) -> Row:
+    """The answer with its 1-5 score and note, for scores used directly as rewards or to check a judge."""
+    return {
+        "prompt": prompt(rated.turn),
+        "completion": completion(rated.turn.answer),
+        "score": rated.feedback.rating,
+        "note": rated.feedback.note,
+    }

@@ -1,0 +1,212 @@
+"""The export job: feedback from DynamoDB (or a DynamoDB export in S3) to TRL datasets.
+
+`main(ExportConfig(out=...))` reads one window of feedback, builds every dataset into a staging
+location, publishes it whole, and only then moves the incremental watermark, so a run that fails
+at any point publishes nothing and the next run reads the same window again.
+"""
+
+import tempfile
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal, get_args
+from uuid import uuid4
+
+from pipeline.errors import ConfigError
+from pipeline.export.formats import KtoNeutral
+from pipeline.settings import Settings, get_settings
+
+Mode = Literal["incremental", "all", "range"]
+FileFormat = Literal["jsonl", "parquet"]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    out: str = field(
+        metadata={"help": "Directory or s3://bucket/prefix; each run adds a folder named by its export id."}
+    )
+    mode: Mode = field(
+        default="incremental",
+        metadata={
+            "help": "'incremental': what arrived since the last run to this --out (a watermark in DynamoDB); "
+            "'all': everything; 'range': feedback received from --since to --until."
+        },
+    )
+    since: datetime | None = field(default=None, metadata={"help": "Start of the range (UTC), with mode 'range'."})
+    until: datetime | None = field(default=None, metadata={"help": "End of the range (UTC, exclusive); default now."})
+    ratings: tuple[int, ...] = field(default=(), metadata={"help": "Only these ratings (1-5); default all."})
+    model_ids: tuple[str, ...] = field(default=(), metadata={"help": "Only answers of these model ids."})
+    users: tuple[str, ...] = field(default=(), metadata={"help": "Only feedback from these users."})
+    file_format: FileFormat = field(default="jsonl", metadata={"help": "'jsonl' or 'parquet'."})
+    redact: bool = field(default=True, metadata={"help": "Replace e-mail addresses and phone numbers."})
+    phone_region: str = field(
+        default="US", metadata={"help": "Country (ISO code) assumed for phone numbers written without +code."}
+    )
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Share of questions held out for validation (0 to 0.5)."}
+    )
+    kto_neutral: KtoNeutral = field(
+        default="omit", metadata={"help": "Rating 3 in the kto file: 'omit', 'desirable' or 'undesirable'."}
+    )
+    settle_seconds: float = field(
+        default=60.0,
+        metadata={
+            "help": "Incremental runs stop this long before now, so feedback still on its way into the "
+            "index (or from a clock a little behind) is not skipped."
+        },
+    )
+    feedback_export: str = field(
+        default="",
+        metadata={"help": "Read a DynamoDB export of the feedback table instead: s3://…/AWS/DynamoDB/<export id>."},
+    )
+    turns_export: str = field(
+        default="", metadata={"help": "The DynamoDB export of the turns table, with --feedback-export."}
+    )
+
+    def __post_init__(self) -> None:
+        for problem in self._problems():
+            raise ConfigError(f"Export not started: {problem}.")
+
+    def _problems(self) -> list[str]:
+        import phonenumbers
+
+        problems = [
+            *_choice("mode", self.mode, Mode),
+            *_choice("file_format", self.file_format, FileFormat),
+            *_choice("kto_neutral", self.kto_neutral, KtoNeutral),
+        ]
+        if not self.out.strip():
+            problems.append("--out is empty: give a directory or s3://bucket/prefix")
+        if self.mode == "range" and self.since is None:
+            problems.append("mode 'range' needs --since")
+        if self.mode != "range" and (self.since or self.until):
+            problems.append(f"--since and --until go with mode 'range', not {self.mode!r}")
+        if self.since and self.until and _utc(self.since) >= _utc(self.until):
+            problems.append(f"--since {self.since.isoformat()} is not before --until {self.until.isoformat()}")
+        problems += [f"rating {r!r} is not one of 1, 2, 3, 4, 5" for r in self.ratings if r not in range(1, 6)]
+        if self.phone_region not in phonenumbers.SUPPORTED_REGIONS:
+            problems.append(f"phone region {self.phone_region!r} is not a two-letter country code such as US or GB")
+        if not 0 <= self.validation_fraction <= 0.5:
+            problems.append(f"validation fraction {self.validation_fraction!r} is not between 0 and 0.5")
+        if self.settle_seconds < 0:
+            problems.append(f"settle seconds {self.settle_seconds!r} is negative")
+        if bool(self.feedback_export) != bool(self.turns_export):
+            problems.append("--feedback-export and --turns-export go together: give the exports of both tables")
+        return problems
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata["help"] for f in fields(cls)}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    export_id: str
+    location: str | None
+    manifest: dict
+
+
+def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
+    """Run one export; raises a PlumbError subclass (saying what to do) when it cannot finish."""
+    from pipeline.export.destinations import destination_for
+    from pipeline.export.sources import DynamoSource, S3ExportSource
+    from pipeline.export.watermark import Watermarks
+
+    settings = settings or get_settings()
+    destination = destination_for(cfg.out)
+    source = S3ExportSource(cfg.feedback_export, cfg.turns_export) if cfg.feedback_export else DynamoSource(settings)
+    watermarks = Watermarks(settings) if cfg.mode == "incremental" else None
+    previous = None
+    if watermarks:
+        watermarks.create_table()
+        previous = watermarks.get(destination.name)
+    now = datetime.now(UTC)
+    window = _window(cfg, previous, source.end_limit(), now)
+    export_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
+    details = {
+        "created_at": now.isoformat(),
+        "source": source.description,
+        "mode": cfg.mode,
+        "window": {"start": _iso(window.start), "end": window.end.isoformat()},
+        "watermark": {"destination": destination.name, "previous": _iso(previous), "next": window.end.isoformat()}
+        if watermarks
+        else None,
+        "options": {name: getattr(cfg, name) for name in OPTION_FIELDS},
+    }
+    result = _build_and_publish(cfg, source, window, destination, export_id, details)
+    if watermarks and (previous is None or window.end > previous):
+        watermarks.advance(destination.name, previous, window.end, export_id)
+    return result
+
+
+OPTION_FIELDS = ("file_format", "redact", "phone_region", "validation_fraction", "kto_neutral")
+
+
+def _build_and_publish(cfg: ExportConfig, source, window, destination, export_id: str, details: dict) -> ExportResult:
+    """Every dataset built in staging, then published whole; on any failure the staging is removed."""
+    from pipeline.export.build import BuildOptions, DatasetBuilder
+    from pipeline.export.card import manifest, write_card, write_manifest
+    from pipeline.export.errors import ExportFailed
+    from pipeline.export.selection import Filters, redacted
+
+    filters = Filters(frozenset(cfg.ratings), frozenset(cfg.model_ids), frozenset(cfg.users))
+    options = BuildOptions(cfg.validation_fraction, cfg.kto_neutral, cfg.file_format)
+    staging = destination.staging(export_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="plumb-export-scratch-") as scratch:
+            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options)
+            for rated in source.rated(window, Path(scratch)):
+                if filters.accepts(rated):
+                    builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)
+            summary = builder.finish()
+        details = {
+            **details,
+            "filters": filters.describe(),
+            "feedback": {"versions_read": source.stats.versions, "missing_turns": source.stats.missing_turns},
+        }
+        content = manifest(summary, export_id, details)
+        if not summary.items:
+            destination.discard(staging)
+            return ExportResult(export_id, None, content)
+        write_card(staging, content)
+        write_manifest(staging, content)
+        return ExportResult(export_id, destination.publish(staging, export_id), content)
+    except OSError as error:
+        destination.discard(staging)
+        raise ExportFailed(
+            f"Writing the export failed ({error}); nothing was published. Free some space or fix the "
+            "permissions, then run it again."
+        ) from error
+    except BaseException:
+        destination.discard(staging)
+        raise
+
+
+def _window(cfg: ExportConfig, previous: datetime | None, limit: datetime | None, now: datetime):
+    from pipeline.export.sources import Window
+
+    match cfg.mode:
+        case "incremental":
+            start, end = previous, now - timedelta(seconds=cfg.settle_seconds)
+        case "all":
+            start, end = None, now
+        case "range":
+            start, end = _utc(cfg.since), _utc(cfg.until) if cfg.until else now
+    if limit is not None:
+        end = min(end, limit)
+    if start is not None and end < start:
+        end = start
+    return Window(start, end)
+
+
+def _choice(name: str, value: str, allowed) -> list[str]:
+    choices = get_args(allowed)
+    return [] if value in choices else [f"{name} {value!r} is not one of {', '.join(choices)}"]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,74 @@
+"""Dataset files written row by row, so an export of any size holds only a small buffer in memory."""
+
+import hashlib
+import json
+from pathlib import Path
+from typing import IO, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.export.formats import Row
+
+FileFormat = Literal["jsonl", "parquet"]
+
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+SCHEMAS = {
+    "sft": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES)]),
+    "preference": pa.schema([("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES)]),
+    "reward": pa.schema([("chosen", _MESSAGES), ("rejected", _MESSAGES)]),
+    "kto": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), ("label", pa.bool_())]),
+    "ratings": pa.schema(
+        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.int64()), ("note", pa.string())]
+    ),
+}
+PARQUET_BATCH_ROWS = 1000
+
+
+class RowsWriter:
+    """Appends rows of one dataset (format and split) to one file, opened on the first row."""
+
+    def __init__(self, path: Path, dataset: str, file_format: FileFormat) -> None:
+        self.path = path
+        self.dataset = dataset
+        self.file_format = file_format
+        self.rows = 0
+        self._text: IO[str] | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._batch: list[Row] = []
+
+    def write(self, row: Row) -> None:
+        self.rows += 1
+        if self.file_format == "jsonl":
+            if self._text is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._text = self.path.open("w", encoding="utf-8")
+            self._text.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        self._batch.append(row)
+        if len(self._batch) >= PARQUET_BATCH_ROWS:
+            self._flush_parquet()
+
+    def close(self) -> None:
+        if self._text is not None:
+            self._text.close()
+        if self._batch:
+            self._flush_parquet()
+        if self._parquet is not None:
+            self._parquet.close()
+
+    def _flush_parquet(self) -> None:
+        schema = SCHEMAS[self.dataset]
+        if self._parquet is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._parquet = pq.ParquetWriter(self.path, schema)
+        self._parquet.write_table(pa.Table.from_pylist(self._batch, schema=schema))
+        self._batch = []
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,318 @@
+"""The feedback store on DynamoDB (AWS, or DynamoDB Local in dev and tests).
+
+Size rule (DynamoDB holds at most 400 KB per item): each citation's passage is stored up to
+PASSAGE_MAX_CHARS characters; a longer one is cut there and marked `passage_truncated`, and its full
+text stays in the index under its `chunk_id`. Everything else of a turn is stored whole; a turn that
+would still pass 400 KB (a question or answer of hundreds of thousands of characters) is refused with
+TurnRejected before anything is written. Feedback always fits: its note and correction are capped by
+`pipeline.records` (4,000 and 20,000 characters, under 100 KB even at 4 bytes a character).
+
+Writes are idempotent. A turn is keyed by its client-made ids, so writing it again rewrites the same
+item. Feedback is keyed by turn, user and version, written only if that key is free; before writing,
+a submission equal in verdict (rating, note, correction, flagged sources) to the stored item of its
+own version or to the latest version is recognised as a repeat (double click, retry, outbox replay)
+and the stored item is returned instead. A different verdict whose version is taken (two tabs) gets
+the next free version, so nothing is lost and the later one counts as latest.
+"""
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from botocore.exceptions import NoCredentialsError
+from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
+from pynamodb.models import Model
+
+from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
+from pipeline.feedback.store import Saved, SessionSummary, TurnRejected, checked_feedback, checked_ids
+from pipeline.feedback.tables import (
+    CitationMap,
+    FeedbackItem,
+    TurnItem,
+    build_tables,
+    feedback_key,
+)
+from pipeline.records import Citation, Feedback, Turn
+from pipeline.settings import Settings
+
+PASSAGE_MAX_CHARS = 2000
+TITLE_MAX_CHARS = 200
+ITEM_MAX_BYTES = 400 * 1024
+
+UNREACHABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+CREDENTIAL_CODES = {
+    "UnrecognizedClientException",
+    "AccessDeniedException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "MissingAuthenticationTokenException",
+}
+
+
+def utc(moment: datetime) -> datetime:
+    """Naive timestamps are taken as UTC (PynamoDB would take them as the machine's local time)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def citation_map(citation: Citation) -> CitationMap:
+    return CitationMap(
+        source=citation.source,
+        page=citation.page,
+        passage=citation.passage[:PASSAGE_MAX_CHARS],
+        passage_truncated=len(citation.passage) > PASSAGE_MAX_CHARS,
+        score=citation.score,
+        chunk_id=citation.chunk_id,
+    )
+
+
+def turn_item(model: type[TurnItem], turn: Turn) -> TurnItem:
+    return model(
+        turn.session_id,
+        turn.turn_id,
+        created_at=utc(turn.created_at),
+        user=turn.user,
+        question=turn.question,
+        condensed_question=turn.condensed_question,
+        answer=turn.answer,
+        citations=[citation_map(citation) for citation in turn.citations],
+        not_covered=turn.not_covered,
+        model_id=turn.model_id,
+        prompt_version=turn.prompt_version,
+        timings_ms=dict(turn.timings_ms),
+        tokens_in=turn.tokens_in,
+        tokens_out=turn.tokens_out,
+    )
+
+
+def item_turn(item: TurnItem) -> Turn:
+    return Turn(
+        session_id=item.session_id,
+        turn_id=item.turn_id,
+        user=item.user,
+        created_at=item.created_at,
+        question=item.question,
+        condensed_question=item.condensed_question,
+        answer=item.answer,
+        citations=[
+            Citation(source=c.source, page=c.page, passage=c.passage, score=c.score, chunk_id=c.chunk_id)
+            for c in item.citations
+        ],
+        not_covered=item.not_covered,
+        model_id=item.model_id,
+        prompt_version=item.prompt_version,
+        timings_ms=item.timings_ms.as_dict(),
+        tokens_in=item.tokens_in,
+        tokens_out=item.tokens_out,
+    )
+
+
+def feedback_item(model: type[FeedbackItem], feedback: Feedback, stored_at: datetime) -> FeedbackItem:
+    return model(
+        feedback_key(feedback.turn_id, feedback.user),
+        feedback.version,
+        feedback_id=feedback.feedback_id,
+        session_id=feedback.session_id,
+        turn_id=feedback.turn_id,
+        user=feedback.user,
+        rating=feedback.rating,
+        note=feedback.note,
+        correction=feedback.correction,
+        flagged_citations=feedback.flagged_citations,
+        created_at=utc(feedback.created_at),
+        stored_at=stored_at,
+        day=stored_at.date().isoformat(),
+    )
+
+
+def item_feedback(item: FeedbackItem) -> Feedback:
+    return Feedback(
+        feedback_id=item.feedback_id,
+        session_id=item.session_id,
+        turn_id=item.turn_id,
+        user=item.user,
+        rating=item.rating,
+        note=item.note,
+        correction=item.correction,
+        flagged_citations=item.flagged_citations,
+        created_at=item.created_at,
+        version=item.version,
+    )
+
+
+def item_bytes(item: Model) -> int:
+    """An upper bound of DynamoDB's item size: the serialized item as UTF-8 JSON, names and type tags included."""
+    return len(json.dumps(item.serialize(), ensure_ascii=False).encode())
+
+
+def checked_turn(turn: Turn) -> Turn:
+    """Refuse a turn DynamoDB would refuse, before it is written or queued (see the size rule above)."""
+    checked_ids(turn)
+    size = item_bytes(turn_item(TurnItem, turn))
+    if size > ITEM_MAX_BYTES:
+        raise TurnRejected(
+            f"The answer was not stored: with its question and sources it takes {size // 1024} KB and "
+            f"DynamoDB holds at most {ITEM_MAX_BYTES // 1024} KB per item. Ask a shorter question."
+        )
+    return turn
+
+
+def same_verdict(a: Feedback, b: Feedback) -> bool:
+    fields = {"session_id", "rating", "note", "correction", "flagged_citations"}
+    return a.model_dump(include=fields) == b.model_dump(include=fields)
+
+
+def repeat_of(feedback: Feedback, history: list[Feedback]) -> Feedback | None:
+    """The stored version this submission repeats: the one of its own version, or the latest."""
+    candidates = [f for f in history if f.version == feedback.version] + history[-1:]
+    return next((stored for stored in candidates if same_verdict(stored, feedback)), None)
+
+
+def is_condition_failure(exc: PynamoDBException) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+class DynamoFeedbackStore:
+    """FeedbackStore on the tables `create_tables` makes. Reads of one session, turn or verdict are
+    strongly consistent; `feedback_between` reads a GSI, which may lag writes by a moment on AWS."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._tables = build_tables(settings)
+        self._where = settings.dynamodb_endpoint or f"AWS DynamoDB in {settings.aws_region}"
+        self._prefix = settings.table_prefix
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except PynamoDBException as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: PynamoDBException) -> PlumbError:
+        code = exc.cause_response_code
+        if isinstance(exc, TableDoesNotExist) or code == "ResourceNotFoundException":
+            return ConfigError(
+                f"The feedback tables ('{self._prefix}turns', ...) do not exist at {self._where}: "
+                "run `plumb db init`."
+            )
+        if isinstance(exc.cause, NoCredentialsError):
+            return ConfigError(f"No AWS credentials found for {self._where}: configure them, or set an endpoint.")
+        if code in CREDENTIAL_CODES:
+            return ConfigError(f"DynamoDB at {self._where} refused the AWS credentials: {exc.cause_response_message}")
+        if code is None or code in UNREACHABLE_CODES:
+            return StoreUnavailable(
+                f"The feedback store at {self._where} cannot be reached ({exc.cause or exc}): "
+                "check that DynamoDB is running and reachable, then try again."
+            )
+        return PlumbError(f"DynamoDB at {self._where} refused the request: {code}: {exc.cause_response_message}")
+
+    def create_tables(self) -> None:
+        with self._errors():
+            for table in self._tables:
+                try:
+                    table.create_table(wait=True)
+                except PynamoDBException as exc:
+                    if exc.cause_response_code != "ResourceInUseException":
+                        raise
+
+    def save_turn(self, turn: Turn) -> Saved[Turn]:
+        item = turn_item(self._tables.turns, checked_turn(turn))
+        with self._errors():
+            item.save()
+            self._touch_session(turn)
+        return Saved(turn)
+
+    def _touch_session(self, turn: Turn) -> None:
+        """Keep the sidebar item in step: title from the earliest turn, updated_at from the latest,
+        whatever order turns arrive in (an outbox may replay an older one late)."""
+        table = self._tables.sessions
+        session, at, title = table(turn.user, turn.session_id), utc(turn.created_at), turn.question[:TITLE_MAX_CHARS]
+        newest = [
+            table.title.set(table.title | title),
+            table.started_at.set(table.started_at | at),
+            table.updated_at.set(at),
+        ]
+        try:
+            session.update(newest, condition=table.updated_at.does_not_exist() | (table.updated_at <= at))
+            return
+        except PynamoDBException as exc:
+            if not is_condition_failure(exc):
+                raise
+        try:
+            session.update([table.title.set(title), table.started_at.set(at)], condition=table.started_at > at)
+        except PynamoDBException as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def save_feedback(self, feedback: Feedback) -> Saved[Feedback]:
+        feedback = checked_feedback(feedback)
+        table = self._tables.feedback
+        with self._errors():
+            while True:
+                history = self.feedback_history(feedback.turn_id, feedback.user)
+                repeat = repeat_of(feedback, history)
+                if repeat is not None:
+                    return Saved(repeat)
+                version = max(feedback.version, history[-1].version + 1 if history else 1)
+                stored = feedback.model_copy(update={"version": version})
+                try:
+                    feedback_item(table, stored, datetime.now(UTC)).save(condition=table.version.does_not_exist())
+                    return Saved(stored)
+                except PynamoDBException as exc:
+                    if not is_condition_failure(exc):
+                        raise
+
+    def get_turn(self, session_id: str, turn_id: str) -> Turn | None:
+        table = self._tables.turns
+        with self._errors():
+            try:
+                return item_turn(table.get(session_id, turn_id, consistent_read=True))
+            except table.DoesNotExist:
+                return None
+
+    def session_turns(self, session_id: str) -> list[Turn]:
+        with self._errors():
+            return [item_turn(item) for item in self._tables.turns.by_time.query(session_id, consistent_read=True)]
+
+    def user_sessions(self, user: str, limit: int = 20) -> list[SessionSummary]:
+        query = self._tables.sessions.by_update.query(user, consistent_read=True, scan_index_forward=False, limit=limit)
+        with self._errors():
+            return [SessionSummary(item.session_id, item.title, item.updated_at) for item in query]
+
+    def latest_feedback(self, turn_id: str, user: str) -> Feedback | None:
+        key = feedback_key(turn_id, user)
+        query = self._tables.feedback.query(key, consistent_read=True, scan_index_forward=False, limit=1)
+        with self._errors():
+            return next((item_feedback(item) for item in query), None)
+
+    def feedback_history(self, turn_id: str, user: str) -> list[Feedback]:
+        """Every version of a user's verdict on a turn, oldest first."""
+        query = self._tables.feedback.query(feedback_key(turn_id, user), consistent_read=True)
+        with self._errors():
+            return [item_feedback(item) for item in query]
+
+    def feedback_between(self, start: datetime, end: datetime) -> Iterator[Feedback]:
+        """Every feedback version the store received in [start, end), oldest first, one page at a time.
+
+        Time is when the store received the item, not the user's `created_at` (see tables.py), so an
+        export that reads consecutive windows sees each item exactly once, replays included.
+        """
+        start, last = utc(start), utc(end) - timedelta(microseconds=1)
+        table = self._tables.feedback
+        day = start.date()
+        with self._errors():
+            while start <= last and day <= last.date():
+                for item in table.by_day.query(day.isoformat(), table.stored_at.between(start, last)):
+                    yield item_feedback(item)
+                day += timedelta(days=1)
+
+
+def create_tables(settings: Settings) -> None:
+    """Create the store's tables where missing (`plumb db init`); running it again changes nothing."""
+    DynamoFeedbackStore(settings).create_tables()

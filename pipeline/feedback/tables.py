@@ -1,0 +1,162 @@
+"""The DynamoDB tables of the feedback store, as PynamoDB models.
+
+Three tables, named from `settings.table_prefix` (`plumb-turns`, `plumb-sessions`, `plumb-feedback`):
+
+- turns: key (session_id, turn_id). LSI `turns_by_time` (session_id, created_at) gives one session's
+  turns in order; a get by key finds one turn, so the export can join feedback to its turn.
+- sessions: key (user, session_id), one item per chat. LSI `sessions_by_update` (user, updated_at)
+  gives a user's sessions newest first for the sidebar.
+- feedback: key (turn_user = "<turn_id>#<user>", version), one item per version of a user's verdict on
+  a turn. The latest is the highest version, read by a one-item query in reverse key order, so there is
+  no separate 'latest' item to keep in step and history is never overwritten. GSI `feedback_by_day`
+  (day, stored_at) serves the export's incremental read: `day` is the UTC date the store received the
+  item, so a time window is one query per day, each paged. Received time rather than the user's
+  `created_at`, so items replayed late from an outbox still land in the next export window. All of one
+  day's feedback shares a GSI partition: human feedback is far below a partition's 1,000 writes/s.
+
+Tables are billed per request, so nothing needs sizing. The model classes below carry no table name;
+`build_tables(settings)` makes subclasses bound to one prefix, endpoint and region.
+"""
+
+import types
+from typing import NamedTuple
+
+import botocore.session
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
+from pynamodb.models import Model
+
+from pipeline.settings import Settings
+
+# A click must not hang for botocore's defaults (15 s connect, 30 s read, 3 retries): fail within
+# seconds so the write goes to the outbox. The pool covers the app's concurrent users.
+CONNECTION = {
+    "connect_timeout_seconds": 2,
+    "read_timeout_seconds": 10,
+    "max_retry_attempts": 2,
+    "max_pool_connections": 32,
+}
+
+
+class CitationMap(MapAttribute):
+    source = UnicodeAttribute()
+    page = NumberAttribute()
+    passage = UnicodeAttribute()
+    passage_truncated = BooleanAttribute(default=False)
+    score = NumberAttribute()
+    chunk_id = UnicodeAttribute(default="")
+
+
+class TurnsByTime(LocalSecondaryIndex):
+    class Meta:
+        index_name = "turns_by_time"
+        projection = AllProjection()
+
+    session_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TurnItem(Model):
+    session_id = UnicodeAttribute(hash_key=True)
+    turn_id = UnicodeAttribute(range_key=True)
+    created_at = UTCDateTimeAttribute()
+    user = UnicodeAttribute()
+    question = UnicodeAttribute()
+    condensed_question = UnicodeAttribute()
+    answer = UnicodeAttribute()
+    citations = ListAttribute(of=CitationMap, default=list)
+    not_covered = BooleanAttribute(default=False)
+    model_id = UnicodeAttribute()
+    prompt_version = UnicodeAttribute()
+    timings_ms = MapAttribute(default=dict)
+    tokens_in = NumberAttribute(default=0)
+    tokens_out = NumberAttribute(default=0)
+    by_time = TurnsByTime()
+
+
+class SessionsByUpdate(LocalSecondaryIndex):
+    class Meta:
+        index_name = "sessions_by_update"
+        projection = AllProjection()
+
+    user = UnicodeAttribute(hash_key=True)
+    updated_at = UTCDateTimeAttribute(range_key=True)
+
+
+class SessionItem(Model):
+    user = UnicodeAttribute(hash_key=True)
+    session_id = UnicodeAttribute(range_key=True)
+    title = UnicodeAttribute()
+    started_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    by_update = SessionsByUpdate()
+
+
+class FeedbackByDay(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "feedback_by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    stored_at = UTCDateTimeAttribute(range_key=True)
+
+
+class FeedbackItem(Model):
+    turn_user = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    feedback_id = UnicodeAttribute()
+    session_id = UnicodeAttribute()
+    turn_id = UnicodeAttribute()
+    user = UnicodeAttribute()
+    rating = NumberAttribute()
+    note = UnicodeAttribute(default="")
+    correction = UnicodeAttribute(null=True)
+    flagged_citations = ListAttribute(of=NumberAttribute, default=list)
+    created_at = UTCDateTimeAttribute()
+    stored_at = UTCDateTimeAttribute()
+    day = UnicodeAttribute()
+    by_day = FeedbackByDay()
+
+
+class Tables(NamedTuple):
+    turns: type[TurnItem]
+    sessions: type[SessionItem]
+    feedback: type[FeedbackItem]
+
+
+def feedback_key(turn_id: str, user: str) -> str:
+    """Unambiguous because turn ids may not contain '#' (checked before every write)."""
+    return f"{turn_id}#{user}"
+
+
+def credentials(settings: Settings) -> dict[str, str]:
+    """DynamoDB Local accepts any credentials but botocore will not sign a request without some:
+    dummy ones only when an endpoint is set and the usual AWS sources have none."""
+    if settings.dynamodb_endpoint and botocore.session.get_session().get_credentials() is None:
+        return {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    return {}
+
+
+def build_tables(settings: Settings) -> Tables:
+    """Model classes bound to the tables these settings name (host None means AWS itself)."""
+    meta = {
+        "region": settings.aws_region,
+        "host": settings.dynamodb_endpoint or None,
+        "billing_mode": PAY_PER_REQUEST_BILLING_MODE,
+        **CONNECTION,
+        **credentials(settings),
+    }
+
+    def bind(model: type[Model], name: str) -> type[Model]:
+        table_meta = type("Meta", (), {**meta, "table_name": settings.table_prefix + name})
+        return types.new_class(model.__name__, (model,), exec_body=lambda ns: ns.update(Meta=table_meta))
+
+    return Tables(bind(TurnItem, "turns"), bind(SessionItem, "sessions"), bind(FeedbackItem, "feedback"))

@@ -1,0 +1,67 @@
+"""Inverted-file partitions (IVF) that let dense search scan a tenth of the vectors.
+
+An exact scan reads every vector (150 MB at 100k chunks), so it is bound by memory bandwidth and
+slows down as soon as other work or other users' searches share the machine: on the 2-core
+development machine its p95 went from 6 ms when idle to over 40 ms when busy, where scanning the
+nearest tenth of the partitions stayed near 1 ms with recall@10 above 0.99.
+
+FAISS trains the k-means centroids. The partitions themselves are an array of each row's nearest
+centroid, kept here rather than in a FAISS index because FAISS indexes change in place and must
+not change while other threads search: an array is copied along with the snapshot it belongs to,
+so every snapshot keeps partitions that match its own rows.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_ROWS = 20_000  # below this an exact scan takes under a millisecond
+PROBED_SHARE = 0.1  # share of the partitions scanned per query
+TRAINING_POINTS_PER_CENTROID = 40  # FAISS asks for at least 39
+
+
+@dataclass(frozen=True)
+class Partitions:
+    centroids: np.ndarray  # (partitions, dimension), unit rows
+    assigned: np.ndarray  # (rows,) the partition of each row
+    trained_rows: int
+
+    @classmethod
+    def train(cls, vectors: np.ndarray) -> "Partitions | None":
+        """Partitions for `vectors`, or None when there are too few for partitions to pay."""
+        if len(vectors) < MIN_ROWS:
+            return None
+        import faiss
+
+        count = int(math.sqrt(len(vectors)))
+        sample_size = min(len(vectors), count * TRAINING_POINTS_PER_CENTROID)
+        sample = vectors[np.random.default_rng(0).choice(len(vectors), sample_size, replace=False)]
+        kmeans = faiss.Kmeans(vectors.shape[1], count, niter=20, seed=1, spherical=True)
+        kmeans.train(sample)
+        return cls(kmeans.centroids, _nearest_centroid(kmeans.centroids, vectors), len(vectors))
+
+    def replaced(self, start: int, stop: int, vectors: np.ndarray) -> "Partitions | None":
+        """These partitions with rows `start:stop` removed and `vectors` appended, or None when
+        the rows have doubled or halved since training, so that the caller trains afresh."""
+        rows = len(self.assigned) - (stop - start) + len(vectors)
+        if not self.trained_rows / 2 <= rows <= self.trained_rows * 2:
+            return None
+        added = _nearest_centroid(self.centroids, vectors)
+        return Partitions(
+            self.centroids, np.concatenate([self.assigned[:start], self.assigned[stop:], added]), self.trained_rows
+        )
+
+    def candidates(self, query_vector: np.ndarray) -> np.ndarray:
+        """Rows in the partitions whose centroids are nearest to the query."""
+        probed = max(1, math.ceil(len(self.centroids) * PROBED_SHARE))
+        nearest = np.argpartition(-(self.centroids @ query_vector), probed - 1)[:probed]
+        mask = np.zeros(len(self.centroids), dtype=bool)
+        mask[nearest] = True
+        return np.flatnonzero(mask[self.assigned])
+
+
+def _nearest_centroid(centroids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    if len(vectors) == 0:
+        return np.empty(0, dtype=np.int32)
+    return np.argmax(vectors @ centroids.T, axis=1).astype(np.int32)

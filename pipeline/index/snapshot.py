@@ -1,0 +1,133 @@
+"""The in-memory half of the embedded index: every chunk's vector in one matrix, its partitions
+for dense search, and the tantivy searcher of the same commit, so that dense and keyword results
+always describe the same data.
+
+A snapshot is never changed: a write builds the next one and swaps it in, so searching threads
+need no lock. Rows are grouped by source, which makes a source one slice of the matrix.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tantivy
+
+from pipeline.index.base import Chunk, Hit
+from pipeline.index.partitions import Partitions
+from pipeline.index.tantivy_store import source_key
+
+
+@dataclass(frozen=True)
+class Block:
+    """The rows of one source: `start` to `start + count`."""
+
+    source: str
+    start: int
+    count: int
+
+
+def _matrix(chunks: Sequence[Chunk], dimension: int) -> np.ndarray:
+    return np.array([c.vector for c in chunks], dtype=np.float32).reshape(len(chunks), dimension)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    vectors: np.ndarray
+    chunk_ids: list[str]
+    sources: list[str]
+    pages: list[int]
+    texts: list[str]
+    blocks: dict[int, Block]  # by source_key(source)
+    partitions: Partitions | None  # None: too few rows, dense search scans them all
+    searcher: tantivy.Searcher
+    opstamp: int
+
+    @classmethod
+    def from_chunks(
+        cls, chunks: Sequence[Chunk], dimension: int, searcher: tantivy.Searcher, opstamp: int
+    ) -> "Snapshot":
+        """A snapshot of `chunks`, which must come grouped by source."""
+        blocks: dict[int, Block] = {}
+        for row, chunk in enumerate(chunks):
+            key = source_key(chunk.source)
+            count = blocks[key].count if key in blocks else 0
+            blocks[key] = Block(chunk.source, row - count, count + 1)
+        vectors = _matrix(chunks, dimension)
+        return cls(
+            vectors=vectors,
+            chunk_ids=[c.chunk_id for c in chunks],
+            sources=[c.source for c in chunks],
+            pages=[c.page for c in chunks],
+            texts=[c.text for c in chunks],
+            blocks=blocks,
+            partitions=Partitions.train(vectors),
+            searcher=searcher,
+            opstamp=opstamp,
+        )
+
+    def block(self, source: str) -> Block | None:
+        return self.blocks.get(source_key(source))
+
+    def replaced(self, source: str, chunks: Sequence[Chunk], searcher: tantivy.Searcher, opstamp: int) -> "Snapshot":
+        """This snapshot with `chunks` as the only rows of `source` (none: the source is gone)."""
+        old = self.block(source) or Block(source, len(self.chunk_ids), 0)
+        start, stop = old.start, old.start + old.count
+        blocks = {
+            key: block if block.start < start else Block(block.source, block.start - old.count, block.count)
+            for key, block in self.blocks.items()
+            if key != source_key(source)
+        }
+        if chunks:
+            blocks[source_key(source)] = Block(source, len(self.chunk_ids) - old.count, len(chunks))
+        added = _matrix(chunks, self.vectors.shape[1])
+        vectors = np.concatenate([self.vectors[:start], self.vectors[stop:], added])
+        partitions = self.partitions and self.partitions.replaced(start, stop, added)
+        return Snapshot(
+            vectors=vectors,
+            chunk_ids=self.chunk_ids[:start] + self.chunk_ids[stop:] + [c.chunk_id for c in chunks],
+            sources=self.sources[:start] + self.sources[stop:] + [c.source for c in chunks],
+            pages=self.pages[:start] + self.pages[stop:] + [c.page for c in chunks],
+            texts=self.texts[:start] + self.texts[stop:] + [c.text for c in chunks],
+            blocks=blocks,
+            partitions=partitions or Partitions.train(vectors),
+            searcher=searcher,
+            opstamp=opstamp,
+        )
+
+    def nearest(self, query_vector: np.ndarray, k: int, source: str | None) -> list[tuple[int, float]]:
+        """The k rows nearest by cosine (rows and query are unit vectors), best first: from the
+        nearest partitions when there are partitions, else (and within one source) exactly."""
+        if source is not None:
+            block = self.block(source)
+            return [] if block is None else _best(self.vectors, slice(block.start, block.start + block.count), query_vector, k)
+        if self.partitions is not None:
+            rows = self.partitions.candidates(query_vector)
+            if len(rows) >= k:
+                return _best(self.vectors, rows, query_vector, k)
+        return _best(self.vectors, slice(0, len(self.vectors)), query_vector, k)
+
+    def row(self, key: int, position: int) -> int:
+        """The row of a keyword hit; the searcher and the blocks come from one commit."""
+        return self.blocks[key].start + position
+
+    def hit(self, row: int, score: float, query_vector: np.ndarray) -> Hit:
+        return Hit(
+            chunk_id=self.chunk_ids[row],
+            source=self.sources[row],
+            page=self.pages[row],
+            text=self.texts[row],
+            score=score,
+            similarity=float(self.vectors[row] @ query_vector),
+        )
+
+
+def _best(vectors: np.ndarray, rows: slice | np.ndarray, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The best k of `rows` (a slice or row numbers) by dot product, best first."""
+    scores = vectors[rows] @ query_vector
+    k = min(k, len(scores))
+    if k == 0:
+        return []
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    found = rows[top] if isinstance(rows, np.ndarray) else top + rows.start
+    return [(int(row), float(score)) for row, score in zip(found, scores[top])]

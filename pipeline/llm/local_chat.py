@@ -1,0 +1,183 @@
+"""A LangChain chat model that runs a transformers model in-process on the CPU, with real token streaming.
+
+Written here rather than taken from langchain-huggingface: its ChatHuggingFace over a HuggingFacePipeline
+reports no token usage, and nothing in it keeps two Streamlit users from generating on one model at once.
+"""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.chat_models import generate_from_stream
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+ROLES = {HumanMessage: "user", AIMessage: "assistant"}
+
+
+class LocalChatModel(BaseChatModel):
+    """A causal LM from a local folder, prompted through its tokenizer's chat template.
+
+    Only human and assistant turns are accepted, as for Mistral-7B-Instruct in production, so a prompt
+    that works here works there. Generation runs under a lock: the model is shared by every user of the app.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_name: str
+    max_new_tokens: int
+    temperature: float
+    model: Any
+    tokenizer: Any
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, folder: Path, model_name: str, max_new_tokens: int, temperature: float) -> "LocalChatModel":
+        """Load the model and tokenizer from a prepared folder."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        model.eval()
+        return cls(
+            model_name=model_name,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            model=model,
+            tokenizer=tokenizer,
+        )
+
+    @property
+    def _llm_type(self) -> str:
+        return "plumb-local"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return generate_from_stream(self._stream(messages, stop=stop, run_manager=run_manager, **kwargs))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        if stop:
+            raise ValueError("The local model does not support stop sequences.")
+        inputs = self.tokenizer.apply_chat_template(
+            _chat_turns(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        with self._lock:
+            generation = _Generation(self.model, self.tokenizer, inputs, self._sampling())
+            try:
+                for text in generation.streamer:
+                    if text:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                        if run_manager:
+                            run_manager.on_llm_new_token(text, chunk=chunk)
+                        yield chunk
+            finally:
+                generation.finish()
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata={
+                    "input_tokens": generation.input_tokens,
+                    "output_tokens": generation.output_tokens,
+                    "total_tokens": generation.input_tokens + generation.output_tokens,
+                },
+                response_metadata={"model_name": self.model_name, "finish_reason": generation.finish_reason},
+            )
+        )
+
+    def _sampling(self) -> dict[str, Any]:
+        """Greedy decoding at temperature 0, sampling otherwise."""
+        if self.temperature == 0:
+            return {"max_new_tokens": self.max_new_tokens, "do_sample": False}
+        return {"max_new_tokens": self.max_new_tokens, "do_sample": True, "temperature": self.temperature}
+
+
+def _chat_turns(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """Messages as chat-template turns; any role but human and assistant is refused."""
+    turns = []
+    for message in messages:
+        role = ROLES.get(type(message))
+        if role is None:
+            raise ValueError(
+                f"The local model takes only human and assistant messages, not {message.type!r}: "
+                "put instructions in the first human message."
+            )
+        turns.append({"role": role, "content": message.text})
+    return turns
+
+
+class _Generation:
+    """One `generate` call in a worker thread, feeding a TextIteratorStreamer that the caller reads.
+
+    `finish` also stops the worker early when the reader goes away (a closed browser tab), so an
+    abandoned answer does not hold the lock until max_new_tokens.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, inputs: Any, sampling: dict[str, Any]) -> None:
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        self.input_tokens: int = inputs["input_ids"].shape[1]
+        self._max_new_tokens: int = sampling["max_new_tokens"]
+        self._cancelled = threading.Event()
+        self._sequences: Any = None
+        self._error: BaseException | None = None
+        self.streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        stopping = StoppingCriteriaList([_until(self._cancelled)])
+        kwargs = {**inputs, **sampling, "streamer": self.streamer, "stopping_criteria": stopping}
+        self._thread = threading.Thread(target=self._run, args=(model, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, model: Any, kwargs: dict[str, Any]) -> None:
+        import torch
+
+        try:
+            with torch.inference_mode():
+                self._sequences = model.generate(**kwargs)
+        except Exception as error:  # re-raised in the reader's thread by finish()
+            self._error = error
+            self.streamer.end()
+
+    def finish(self) -> None:
+        """Stop and wait for the worker, and raise in the caller's thread what failed in it."""
+        self._cancelled.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def output_tokens(self) -> int:
+        return self._sequences.shape[1] - self.input_tokens
+
+    @property
+    def finish_reason(self) -> str:
+        """As the OpenAI API says it: 'length' when cut off at max_new_tokens."""
+        return "length" if self.output_tokens >= self._max_new_tokens else "stop"
+
+
+def _until(event: threading.Event) -> Any:
+    """A stopping criterion that ends generation once `event` is set."""
+    from transformers import StoppingCriteria
+
+    class UntilSet(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+            return event.is_set()
+
+    return UntilSet()

@@ -1,0 +1,154 @@
+"""What only the embedded index has to prove: its files survive restarts, other processes and
+crashes. The behaviour every index shares is in test_index_contract.py."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import IndexUnavailable
+from pipeline.index import tantivy_store
+from pipeline.index.base import Chunk
+from pipeline.index.embedded import EmbeddedIndex
+from pipeline.index.tantivy_store import TantivyStore
+
+DIMENSION = 8
+REPO = Path(__file__).resolve().parents[1]
+
+
+def chunks(source: str, count: int, version: int = 0, seed: int = 0) -> list[Chunk]:
+    vectors = np.random.default_rng(seed).standard_normal((count, DIMENSION)).astype(np.float32)
+    return [Chunk(f"{source}#{i}", source, i + 1, f"clause {i} version{version}", v) for i, v in enumerate(vectors)]
+
+
+def run_python(code: str, **kwargs) -> subprocess.Popen:
+    """Another process working on the same index, as ingestion does beside the app."""
+    preamble = "import numpy as np\nfrom pathlib import Path\nfrom pipeline.index.embedded import EmbeddedIndex\n"
+    preamble += "from tests.test_index_embedded import chunks\n"
+    return subprocess.Popen([sys.executable, "-c", preamble + textwrap.dedent(code)], cwd=REPO, text=True, **kwargs)
+
+
+@pytest.fixture
+def path(tmp_path) -> Path:
+    return tmp_path / "index"
+
+
+@pytest.fixture
+def index(path):
+    made = EmbeddedIndex(path, DIMENSION)
+    yield made
+    made.close()
+
+
+def test_reopen_sees_the_same_data(index, path):
+    index.replace_source("a.pdf", chunks("a.pdf", 5))
+    index.replace_source("b.pdf", chunks("b.pdf", 3, seed=1))
+    query = np.ones(DIMENSION, np.float32)
+    before = index.search("clause 2", query, 4)
+    index.close()
+    reopened = EmbeddedIndex(path, DIMENSION)
+    assert reopened.sources() == {"a.pdf": 5, "b.pdf": 3}
+    assert reopened.search("clause 2", query, 4) == before
+    reopened.close()
+
+
+def test_a_second_index_on_the_same_directory_sees_writes_without_reopening(index, path):
+    other = EmbeddedIndex(path, DIMENSION)
+    index.replace_source("a.pdf", chunks("a.pdf", 4))
+    assert other.sources() == {"a.pdf": 4}
+    assert other.delete_source("a.pdf") == 4
+    other.replace_source("b.pdf", chunks("b.pdf", 2))
+    assert index.sources() == {"b.pdf": 2}
+    assert [h.source for h in index.search("clause", np.ones(DIMENSION, np.float32), 5)] == ["b.pdf", "b.pdf"]
+    other.close()
+
+
+def test_writes_from_another_process_are_seen(index, path):
+    index.replace_source("a.pdf", chunks("a.pdf", 4))
+    writer = run_python(f"""
+        index = EmbeddedIndex(Path({str(path)!r}), {DIMENSION})
+        assert index.sources() == {{"a.pdf": 4}}
+        index.replace_source("b.pdf", chunks("b.pdf", 6, version=7))
+        """)
+    assert writer.wait(timeout=60) == 0
+    assert index.sources() == {"a.pdf": 4, "b.pdf": 6}
+    hits = index.search("version7", np.ones(DIMENSION, np.float32), 10, mode="keyword")
+    assert {h.source for h in hits} == {"b.pdf"} and len(hits) == 6
+
+
+def test_a_write_that_fails_midway_changes_nothing(index, path):
+    index.replace_source("a.pdf", chunks("a.pdf", 4))
+    broken = chunks("a.pdf", 4, version=1)
+    broken[2] = Chunk("a.pdf#2", "a.pdf", 2**70, "a page number the store cannot hold", broken[2].vector)
+    with pytest.raises(OverflowError):
+        index.replace_source("a.pdf", broken)
+    assert index.sources() == {"a.pdf": 4}
+    index.close()
+    reopened = EmbeddedIndex(path, DIMENSION)
+    texts = {h.text for h in reopened.search("clause", np.ones(DIMENSION, np.float32), 10, mode="keyword")}
+    assert texts == {f"clause {i} version0" for i in range(4)}
+    reopened.close()
+
+
+def test_a_writer_killed_midway_leaves_a_whole_version(path):
+    """SIGKILL while a process replaces a large source over and over: every version it left
+    behind is complete, and the lock it held does not block the next writer."""
+    writer = run_python(f"""
+        index = EmbeddedIndex(Path({str(path)!r}), {DIMENSION})
+        for version in range(1000):
+            index.replace_source("big.pdf", chunks("big.pdf", 300, version=version))
+            print(version, flush=True)
+        """, stdout=subprocess.PIPE)
+    for _ in range(3):
+        writer.stdout.readline()
+    writer.kill()
+    writer.wait(timeout=30)
+    index = EmbeddedIndex(path, DIMENSION)
+    assert index.sources() == {"big.pdf": 300}
+    hits = index.search("clause", np.ones(DIMENSION, np.float32), 300, mode="dense")
+    assert len({h.text.split()[-1] for h in hits}) == 1
+    index.replace_source("big.pdf", chunks("big.pdf", 2))
+    assert index.sources() == {"big.pdf": 2}
+    index.close()
+
+
+def test_a_busy_writer_elsewhere_is_waited_for_then_reported(index, path, monkeypatch):
+    monkeypatch.setattr(tantivy_store, "WRITE_LOCK_TIMEOUT_S", 0.3)
+    with TantivyStore(path).writer():
+        with pytest.raises(IndexUnavailable, match="Another process"):
+            index.replace_source("a.pdf", chunks("a.pdf", 2))
+    index.replace_source("a.pdf", chunks("a.pdf", 2))
+    assert index.sources() == {"a.pdf": 2}
+
+
+def test_reopening_with_another_dimension_is_refused(index, path):
+    index.replace_source("a.pdf", chunks("a.pdf", 2))
+    with pytest.raises(IndexUnavailable, match="8-wide vectors but the embedding model makes 16-wide"):
+        EmbeddedIndex(path, 16)
+
+
+def test_a_damaged_directory_is_reported(path):
+    path.mkdir()
+    (path / "meta.json").write_text("not an index")
+    with pytest.raises(IndexUnavailable, match="Cannot open the index"):
+        EmbeddedIndex(path, DIMENSION)
+
+
+def test_a_closed_index_says_so(index):
+    index.close()
+    with pytest.raises(IndexUnavailable, match="closed"):
+        index.sources()
+    with pytest.raises(IndexUnavailable, match="closed"):
+        index.replace_source("a.pdf", chunks("a.pdf", 1))
+
+
+def test_zero_vectors_are_refused(index):
+    with pytest.raises(ValueError, match="zero"):
+        index.search("clause", np.zeros(DIMENSION, np.float32), 3)
+    bad = [Chunk("a#0", "a.pdf", 1, "text", np.full(DIMENSION, np.nan, np.float32))]
+    with pytest.raises(ValueError, match="not finite"):
+        index.replace_source("a.pdf", bad)
+    assert index.sources() == {}
