@@ -33,6 +33,7 @@ def _stored(turn: Turn, user: User) -> Feedback | None:
 
 def feedback_form(turn: Turn, user: User) -> None:
     stored = _stored(turn, user)
+    _confirm(turn)
     if stored:
         _show_stored(stored)
     key = turn.turn_id
@@ -85,9 +86,16 @@ def _save(turn: Turn, user: User, stored: Feedback | None, rating: int, note: st
         st.error(f"Not saved: {exc}")
         return
     st.session_state["feedback"][turn.turn_id] = saved.record
-    if saved.queued:
+    st.session_state.setdefault("saved", {})[turn.turn_id] = saved.queued
+    st.rerun()
+
+
+def _confirm(turn: Turn) -> None:
+    """The confirmation of a save, shown once on the rerun that follows it."""
+    queued = st.session_state.get("saved", {}).pop(turn.turn_id, None)
+    if queued:
         st.warning("Feedback saved on this server; it will sync to the feedback store as soon as it is reachable.")
-    else:
+    elif queued is not None:
         st.success("Thank you, your feedback is saved.")
 
 

@@ -77,3 +77,49 @@ def store_seeds(store: DynamoFeedbackStore, seeds: list[Seed] = SEEDS) -> list[t
         store.save_turn(turn)
         store.save_feedback(feedback)
     return pairs
+
+
+def bulk_pairs(count: int, questions: int = 500, passages: int = 5, passage_chars: int = 600):
+    """`count` distinct answered and rated turns over `questions` questions, made one at a time."""
+    for n in range(count):
+        question = f"What does clause {n % questions} of section 01 13 10 require?"
+        citations = [
+            Citation(source=f"spec-{page}.pdf", page=page, passage=f"Clause {n % questions}: " + "x" * passage_chars, score=0.8)
+            for page in range(1, passages + 1)
+        ]
+        turn = Turn(
+            session_id=f"session-{n % 997}",
+            user=f"user-{n % 50}",
+            question=question,
+            condensed_question=question,
+            answer=f"Answer number {n}: clause {n % questions} requires a 1:12 slope [1].",
+            citations=citations,
+            model_id=f"model-v{n % 3}",
+            prompt_version="plumb-answer-v1",
+        )
+        feedback = Feedback(
+            session_id=turn.session_id,
+            turn_id=turn.turn_id,
+            user=turn.user,
+            rating=n % 5 + 1,
+            note=f"note {n}",
+            correction=f"Corrected answer {n}." if n % 4 == 0 else None,
+        )
+        yield turn, feedback
+
+
+def bulk_store(settings, pairs) -> int:
+    """Write pairs with DynamoDB batch writes (25 items a request), as a large table would hold them."""
+    from datetime import UTC, datetime
+
+    from pipeline.feedback.dynamo import feedback_item, turn_item
+    from pipeline.feedback.tables import build_tables
+
+    tables = build_tables(settings)
+    written = 0
+    with tables.turns.batch_write() as turns, tables.feedback.batch_write() as feedbacks:
+        for turn, feedback in pairs:
+            turns.save(turn_item(tables.turns, turn))
+            feedbacks.save(feedback_item(tables.feedback, feedback, datetime.now(UTC)))
+            written += 1
+    return written

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import IndexUnavailable
-from pipeline.index import tantivy_store
+from pipeline.index import partitions, tantivy_store
 from pipeline.index.base import Chunk
 from pipeline.index.embedded import EmbeddedIndex
 from pipeline.index.tantivy_store import TantivyStore
@@ -152,3 +152,58 @@ def test_zero_vectors_are_refused(index):
     with pytest.raises(ValueError, match="not finite"):
         index.replace_source("a.pdf", bad)
     assert index.sources() == {}
+
+
+def clustered(count: int, seed: int) -> np.ndarray:
+    """Unit vectors around 30 topics, the shape that makes partitions worth having."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((30, DIMENSION))
+    vectors = centres[rng.integers(0, 30, count)] + 0.5 * rng.standard_normal((count, DIMENSION))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def vector_chunks(source: str, vectors: np.ndarray) -> list[Chunk]:
+    return [Chunk(f"{source}#{i}", source, 1, f"passage {i}", v) for i, v in enumerate(vectors)]
+
+
+@pytest.fixture
+def partitioned(index, monkeypatch):
+    """An index large enough to search by partitions (the threshold lowered to keep it quick)."""
+    monkeypatch.setattr(partitions, "MIN_ROWS", 1_000)
+    for number in range(4):
+        index.replace_source(f"doc{number}.pdf", vector_chunks(f"doc{number}.pdf", clustered(500, seed=number)))
+    assert index._snapshot.partitions is not None
+    return index
+
+
+def recall_at_10(index, vectors_by_id: dict[str, np.ndarray], queries: np.ndarray) -> float:
+    ids = list(vectors_by_id)
+    matrix = np.stack(list(vectors_by_id.values()))
+    found = 0
+    for query in queries:
+        exact = {ids[i] for i in np.argsort(-(matrix @ query))[:10]}
+        found += len(exact & {h.chunk_id for h in index.search("", query, 10, mode="dense")})
+    return found / (10 * len(queries))
+
+
+def test_partitioned_dense_search_agrees_with_exact_search(partitioned):
+    vectors = {f"doc{n}.pdf#{i}": v for n in range(4) for i, v in enumerate(clustered(500, seed=n))}
+    assert recall_at_10(partitioned, vectors, clustered(50, seed=99)) >= 0.95
+
+
+def test_partitions_follow_replacements_and_retraining(partitioned):
+    fresh = clustered(500, seed=10)
+    partitioned.replace_source("doc0.pdf", vector_chunks("doc0.pdf", fresh))
+    hits = partitioned.search("", fresh[7], 1, mode="dense")
+    assert (hits[0].chunk_id, hits[0].similarity) == ("doc0.pdf#7", pytest.approx(1.0, abs=1e-5))
+    trained = partitioned._snapshot.partitions.trained_rows
+    for number in range(4, 9):  # more than doubles the rows: partitions are trained afresh
+        partitioned.replace_source(f"doc{number}.pdf", vector_chunks(f"doc{number}.pdf", clustered(500, seed=number)))
+    assert partitioned._snapshot.partitions.trained_rows > trained
+    vectors = {f"doc{n}.pdf#{i}": v for n in range(1, 9) for i, v in enumerate(clustered(500, seed=n))}
+    vectors |= {f"doc0.pdf#{i}": v for i, v in enumerate(fresh)}
+    assert recall_at_10(partitioned, vectors, clustered(50, seed=98)) >= 0.95
+    for number in range(9):
+        partitioned.delete_source(f"doc{number}.pdf")
+    assert partitioned._snapshot.partitions is None
+    assert partitioned.search("", fresh[7], 3, mode="dense") == []

@@ -65,7 +65,7 @@ def test_follows_a_conversation_and_is_repeatable_when_greedy(local_llm):
 
 
 def test_samples_when_temperature_is_above_zero(local_llm):
-    hot = local_llm.model_copy(update={"temperature": 1.5, "max_new_tokens": 12})
+    hot = local_llm.model_copy(update={"temperature": 1.5, "max_new_tokens": 6})
 
     answers = {hot.invoke(LONG_ASK).content for _ in range(3)}
 

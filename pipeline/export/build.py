@@ -17,6 +17,7 @@ from pipeline.export.formats import (
     FORMATS,
     KtoNeutral,
     Rated,
+    RatedAnswer,
     Row,
     correction_preference_rows,
     kto_rows,
@@ -28,7 +29,6 @@ from pipeline.export.formats import (
     split_for,
 )
 from pipeline.export.writers import FileFormat, RowsWriter, sha256_of
-from pipeline.records import Feedback, Turn
 
 SPLITS = ("train", "validation")
 
@@ -68,7 +68,7 @@ class DatasetBuilder:
         }
         self._db = sqlite3.connect(scratch_file)
         self._db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY) WITHOUT ROWID")
-        self._db.execute("CREATE TABLE answers (question TEXT, rating INTEGER, rated TEXT)")
+        self._db.execute("CREATE TABLE answers (question TEXT, rating INTEGER, answer TEXT, prompt TEXT)")
 
     def add(self, rated: Rated) -> None:
         self.summary.items += 1
@@ -81,8 +81,8 @@ class DatasetBuilder:
         self._emit("kto", split, kto_rows(rated, self.options.kto_neutral))
         self._emit("ratings", split, [ratings_row(rated)])
         self._db.execute(
-            "INSERT INTO answers VALUES (?, ?, ?)",
-            (key, rated.feedback.rating, json.dumps([rated.turn.model_dump(mode="json"), rated.feedback.model_dump(mode="json")])),
+            "INSERT INTO answers VALUES (?, ?, ?, ?)",
+            (key, rated.feedback.rating, rated.turn.answer, json.dumps(rated.prompt, ensure_ascii=False)),
         )
 
     def finish(self) -> BuildSummary:
@@ -107,24 +107,21 @@ class DatasetBuilder:
 
     def _emit(self, name: str, split: str, rows: list[Row]) -> None:
         for row in rows:
-            digest = hashlib.sha256((name + json.dumps(row, sort_keys=True, ensure_ascii=False)).encode()).digest()
+            # Rows are built with their keys always in the same order, so equal rows encode equally.
+            line = json.dumps(row, ensure_ascii=False)
+            digest = hashlib.sha256(f"{name}\n{line}".encode()).digest()
             if self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (digest,)).rowcount == 0:
                 self.summary.duplicates_dropped += 1
                 continue
-            self._writers[(name, split)].write(row)
+            self._writers[(name, split)].write(row, line)
 
-    def _answers_by_question(self) -> Iterator[tuple[str, Iterator[Rated]]]:
+    def _answers_by_question(self) -> Iterator[tuple[str, Iterator[RatedAnswer]]]:
         """Answers grouped by question, read back from disk one group at a time; only questions
         whose answers got different ratings can make a pair."""
         cursor = self._db.execute(
-            "SELECT question, rated FROM answers WHERE question IN "
+            "SELECT question, rating, answer, prompt FROM answers WHERE question IN "
             "(SELECT question FROM answers GROUP BY question HAVING COUNT(DISTINCT rating) > 1) "
             "ORDER BY question"
         )
         for key, rows in groupby(cursor, key=lambda row: row[0]):
-            yield key, (_rated_from_json(rated) for _, rated in rows)
-
-
-def _rated_from_json(text: str) -> Rated:
-    turn, feedback = json.loads(text)
-    return Rated(turn=Turn.model_validate(turn), feedback=Feedback.model_validate(feedback))
+            yield key, (RatedAnswer(json.loads(prompt), answer, rating) for _, rating, answer, prompt in rows)

@@ -57,6 +57,7 @@ class S3Destination:
 
     def publish(self, staging: Path, export_id: str) -> str:
         import boto3
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         # Endpoint, region and credentials come from the standard AWS configuration
@@ -70,7 +71,7 @@ class S3Destination:
                 key = f"{base}/{path.relative_to(staging).as_posix()}"
                 client.upload_file(str(path), self.bucket, key)
                 uploaded.append(key)
-        except (BotoCoreError, ClientError) as error:
+        except (Boto3Error, BotoCoreError, ClientError) as error:
             _delete_quietly(client, self.bucket, uploaded)
             raise ExportFailed(
                 f"Uploading the export to s3://{self.bucket}/{base} failed ({error}); nothing was published. "

@@ -9,6 +9,7 @@ See TRL's "Dataset formats" guide for the column names.
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 from typing import Any, Literal
 
@@ -33,6 +34,24 @@ class Rated:
 
     turn: Turn
     feedback: Feedback
+
+    @cached_property
+    def prompt(self) -> list[Message]:
+        """Built once: every dataset row of this turn starts with it."""
+        return prompt(self.turn)
+
+
+@dataclass(frozen=True)
+class RatedAnswer:
+    """What pairing answers by rating needs of a rated turn, small enough to keep on disk per item."""
+
+    prompt: list[Message]
+    answer: str
+    rating: int
+
+    @classmethod
+    def of(cls, rated: Rated) -> "RatedAnswer":
+        return cls(rated.prompt, rated.turn.answer, rated.feedback.rating)
 
 
 def question_text(turn: Turn) -> str:
@@ -73,9 +92,9 @@ def sft_rows(rated: Rated) -> list[Row]:
     """The user's correction when there is one, else the bot's answer when rated 4-5."""
     feedback = rated.feedback
     if feedback.correction:
-        return [{"prompt": prompt(rated.turn), "completion": completion(feedback.correction)}]
+        return [{"prompt": rated.prompt, "completion": completion(feedback.correction)}]
     if feedback.rating >= 4:
-        return [{"prompt": prompt(rated.turn), "completion": completion(rated.turn.answer)}]
+        return [{"prompt": rated.prompt, "completion": completion(rated.turn.answer)}]
     return []
 
 
@@ -84,23 +103,23 @@ def correction_preference_rows(rated: Rated) -> list[Row]:
     correction = rated.feedback.correction
     if not correction or correction == rated.turn.answer:
         return []
-    return [{"prompt": prompt(rated.turn), "chosen": completion(correction), "rejected": completion(rated.turn.answer)}]
+    return [{"prompt": rated.prompt, "chosen": completion(correction), "rejected": completion(rated.turn.answer)}]
 
 
-def rating_preference_rows(answers: list[Rated]) -> list[Row]:
+def rating_preference_rows(answers: list[RatedAnswer]) -> list[Row]:
     """Higher-rated over lower-rated answers to one question, the widest rating gaps first.
 
     The prompt is the preferred turn's: its passages are the context the better answer came from.
     """
-    ordered = sorted(answers, key=lambda r: (-r.feedback.rating, r.turn.answer))
+    ordered = sorted(answers, key=lambda a: (-a.rating, a.answer))
     pairs = [
         (better, worse)
         for better, worse in combinations(ordered, 2)
-        if better.feedback.rating > worse.feedback.rating and better.turn.answer != worse.turn.answer
+        if better.rating > worse.rating and better.answer != worse.answer
     ]
-    pairs.sort(key=lambda pair: pair[1].feedback.rating - pair[0].feedback.rating)
+    pairs.sort(key=lambda pair: pair[1].rating - pair[0].rating)
     return [
-        {"prompt": prompt(better.turn), "chosen": completion(better.turn.answer), "rejected": completion(worse.turn.answer)}
+        {"prompt": better.prompt, "chosen": completion(better.answer), "rejected": completion(worse.answer)}
         for better, worse in pairs[:MAX_PAIRS_PER_QUESTION]
     ]
 
@@ -121,16 +140,16 @@ def kto_rows(rated: Rated, neutral: KtoNeutral = "omit") -> list[Row]:
     if rating == 3 and neutral != "omit":
         label = neutral == "desirable"
     if label is not None:
-        rows.append({"prompt": prompt(rated.turn), "completion": completion(rated.turn.answer), "label": label})
+        rows.append({"prompt": rated.prompt, "completion": completion(rated.turn.answer), "label": label})
     if rated.feedback.correction:
-        rows.append({"prompt": prompt(rated.turn), "completion": completion(rated.feedback.correction), "label": True})
+        rows.append({"prompt": rated.prompt, "completion": completion(rated.feedback.correction), "label": True})
     return rows
 
 
 def ratings_row(rated: Rated) -> Row:
     """The answer with its 1-5 score and note, for scores used directly as rewards or to check a judge."""
     return {
-        "prompt": prompt(rated.turn),
+        "prompt": rated.prompt,
         "completion": completion(rated.turn.answer),
         "score": rated.feedback.rating,
         "note": rated.feedback.note,

@@ -8,22 +8,29 @@ their turns in batches. Nothing is held in memory but one batch, however large t
 import gzip
 import json
 import sqlite3
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pipeline.export.errors import ExportFailed, dynamo_errors
+from pipeline.export.dynamo_read import (
+    feedback_from_item,
+    feedback_items,
+    read_client,
+    read_errors,
+    turn_from_item,
+    turn_items,
+)
+from pipeline.export.errors import ExportFailed
 from pipeline.export.formats import Rated
-from pipeline.feedback.dynamo import DynamoFeedbackStore, item_feedback, item_turn, utc
-from pipeline.feedback.tables import FeedbackItem, TurnItem, build_tables
 from pipeline.records import Feedback, Turn
 from pipeline.settings import Settings
 
-# DynamoDB's BatchGetItem takes at most 100 keys.
-BATCH = 100
+BATCH = 100  # DynamoDB's BatchGetItem takes at most 100 keys
 
 
 @dataclass(frozen=True)
@@ -70,13 +77,14 @@ class LatestVersions:
 
 
 class DynamoSource:
-    """Reads the feedback tables: the day index for a window with a start, a scan for everything."""
+    """Reads the feedback store's tables: the day index for a window with a start, a scan for everything."""
 
     def __init__(self, settings: Settings) -> None:
-        self._store = DynamoFeedbackStore(settings)
-        self._tables = build_tables(settings)
+        self._client = read_client(settings)
+        self._feedback_table = settings.table_prefix + "feedback"
+        self._turns_table = settings.table_prefix + "turns"
         self._where = settings.dynamodb_endpoint or f"AWS DynamoDB in {settings.aws_region}"
-        self.description = {"kind": "dynamodb", "table": settings.table_prefix + "feedback"}
+        self.description = {"kind": "dynamodb", "table": self._feedback_table}
         self.stats = ReadStats()
 
     def end_limit(self) -> datetime | None:
@@ -85,26 +93,33 @@ class DynamoSource:
     def rated(self, window: Window, scratch: Path) -> Iterator[Rated]:
         staged = LatestVersions(scratch / "latest.sqlite")
         try:
-            staged.add_all(self._versions(window), self.stats)
-            for batch in staged.batches():
-                yield from self._join(batch)
+            with read_errors(self._where):
+                items = feedback_items(self._client, self._feedback_table, window.start, window.end)
+                staged.add_all((feedback_from_item(item)[0] for item in items), self.stats)
+                for batch, turns in _prefetched(staged.batches(), self._turns):
+                    yield from _joined(batch, turns, self.stats)
         finally:
             staged.close()
 
-    def _versions(self, window: Window) -> Iterator[Feedback]:
-        if window.start is not None:
-            yield from self._store.feedback_between(window.start, window.end)
-            return
-        table = self._tables.feedback
-        with dynamo_errors(self._where):
-            for item in table.scan(table.stored_at < utc(window.end)):
-                yield item_feedback(item)
+    def _turns(self, batch: list[Feedback]) -> dict[tuple[str, str], Turn]:
+        keys = sorted({(f.session_id, f.turn_id) for f in batch})
+        items = turn_items(self._client, self._turns_table, keys)
+        return {(turn.session_id, turn.turn_id): turn for turn in map(turn_from_item, items)}
 
-    def _join(self, batch: list[Feedback]) -> Iterator[Rated]:
-        keys = {(f.session_id, f.turn_id) for f in batch}
-        with dynamo_errors(self._where):
-            turns = {(item.session_id, item.turn_id): item_turn(item) for item in self._tables.turns.batch_get(keys)}
-        yield from _joined(batch, turns, self.stats)
+
+def _prefetched(batches: Iterator[list[Feedback]], fetch, ahead: int = 4):
+    """(batch, fetch(batch)) in order, with the next few fetches already running in threads, so
+    DynamoDB answers while the previous batch is turned into rows."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(fetch, batch)))
+            if len(pending) > ahead:
+                batch, future = pending.popleft()
+                yield batch, future.result()
+        while pending:
+            batch, future = pending.popleft()
+            yield batch, future.result()
 
 
 class S3ExportSource:
@@ -144,10 +159,10 @@ class S3ExportSource:
             turns.close()
 
     def _versions(self, window: Window) -> Iterator[Feedback]:
-        for raw in self._items(self._feedback):
-            item = FeedbackItem.from_raw_data(raw)
-            if window.holds(item.stored_at):
-                yield item_feedback(item)
+        for item in self._items(self._feedback):
+            feedback, stored_at = feedback_from_item(item)
+            if window.holds(stored_at):
+                yield feedback
 
     def _summary(self, location: tuple[str, str]) -> dict:
         bucket, prefix = location
@@ -195,7 +210,7 @@ def _staged_turns(db: sqlite3.Connection, batch: list[Feedback]) -> dict[tuple[s
         key = (feedback.session_id, feedback.turn_id)
         row = db.execute("SELECT item FROM turns WHERE session_id = ? AND turn_id = ?", key).fetchone()
         if row:
-            turns[key] = item_turn(TurnItem.from_raw_data(json.loads(row[0])))
+            turns[key] = turn_from_item(json.loads(row[0]))
     return turns
 
 

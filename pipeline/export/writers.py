@@ -1,7 +1,6 @@
 """Dataset files written row by row, so an export of any size holds only a small buffer in memory."""
 
 import hashlib
-import json
 from pathlib import Path
 from typing import IO, Literal
 
@@ -37,13 +36,14 @@ class RowsWriter:
         self._parquet: pq.ParquetWriter | None = None
         self._batch: list[Row] = []
 
-    def write(self, row: Row) -> None:
+    def write(self, row: Row, line: str) -> None:
+        """Append `row`; `line` is its JSON encoding, already made to spot duplicates."""
         self.rows += 1
         if self.file_format == "jsonl":
             if self._text is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._text = self.path.open("w", encoding="utf-8")
-            self._text.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._text.write(line + "\n")
             return
         self._batch.append(row)
         if len(self._batch) >= PARQUET_BATCH_ROWS:

@@ -148,6 +148,10 @@ class _Generation:
     def _run(self, model: Any, kwargs: dict[str, Any]) -> None:
         import torch
 
+        # One intra-op thread, for this worker only (OpenMP's thread count is per calling thread): decoding
+        # a 135M model one token at a time gains little from two, and on a busy machine two threads spin
+        # against the other processes and decode ten times slower.
+        torch.set_num_threads(1)
         try:
             with torch.inference_mode():
                 self._sequences = model.generate(**kwargs)

@@ -1,0 +1,87 @@
+"""Export throughput and peak memory for 10k and 100k feedback items in DynamoDB Local.
+
+Targets: at least 3,000 items/s; peak RSS at most 400 MB and flat from 10k to 100k.
+
+    .venv/bin/python bench/bench_export.py [--sizes 10000 100000] [--passage-chars 600]
+
+Each size gets a fresh in-memory DynamoDB Local, seeded with batch writes (turns with five cited
+passages, feedback on each); then the export runs in a child process of its own, so its peak RSS
+(ru_maxrss) is the export's alone. Results go to stdout and bench/results/export.json.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def seed(endpoint: str, size: int, passage_chars: int) -> float:
+    from pipeline.feedback.dynamo import create_tables
+    from pipeline.settings import Settings
+    from tests.export_factory import bulk_pairs, bulk_store
+
+    settings = Settings(dynamodb_endpoint=endpoint, table_prefix="bench-")
+    create_tables(settings)
+    start = time.perf_counter()
+    bulk_store(settings, bulk_pairs(size, questions=max(size // 20, 1), passage_chars=passage_chars))
+    return time.perf_counter() - start
+
+
+def export_child(endpoint: str, out: str) -> None:
+    """Runs in the child: one full export, then its figures as JSON on stdout."""
+    from pipeline.export.job import ExportConfig, main
+    from pipeline.settings import Settings
+
+    settings = Settings(dynamodb_endpoint=endpoint, table_prefix="bench-")
+    start = time.perf_counter()
+    result = main(ExportConfig(out=out, mode="all"), settings)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"items": result.manifest["items"], "rows": sum(f["rows"] for f in result.manifest["files"].values()),
+                      "seconds": seconds, "peak_rss_mb": peak_mb}))
+
+
+def measure(size: int, passage_chars: int) -> dict:
+    from pipeline.feedback.local_dynamo import LocalDynamo
+
+    with LocalDynamo() as local, tempfile.TemporaryDirectory() as out:
+        seed_seconds = seed(local.endpoint, size, passage_chars)
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", local.endpoint, out],
+            capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    figures.update(size=size, seed_seconds=round(seed_seconds, 1), items_per_s=round(figures["items"] / figures["seconds"]))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--passage-chars", type=int, default=600, help="Characters per cited passage (5 per turn).")
+    parser.add_argument("--child", nargs=2, metavar=("ENDPOINT", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        export_child(*args.child)
+        return
+    results = []
+    for size in args.sizes:
+        figures = measure(size, args.passage_chars)
+        results.append(figures)
+        print(f"{size:>7} items: {figures['items_per_s']:>6} items/s, {figures['seconds']:.1f} s, "
+              f"peak RSS {figures['peak_rss_mb']:.0f} MB ({figures['rows']} rows; seeding took {figures['seed_seconds']} s)")
+    path = ROOT / "bench" / "results" / "export.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

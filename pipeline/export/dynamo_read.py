@@ -1,0 +1,146 @@
+"""Bulk reads of the feedback tables for the export, fast enough for hundreds of thousands of items.
+
+The tables are the feedback store's (pipeline/feedback/tables.py: names, keys, the `feedback_by_day`
+index); only the way of reading differs. botocore checks every attribute value of a response
+against DynamoDB's service model in Python, which costs about three times what DynamoDB takes to
+answer, and PynamoDB then converts each value once more. This client decodes the JSON body alone:
+DynamoDB's wire format already is the attribute-value JSON botocore would return (it would change
+only binary values, and these tables hold none). Items then become records through boto3's
+TypeDeserializer, the same way for the tables and for a DynamoDB export in S3.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import botocore.session
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import JSONParser, ResponseParserFactory
+
+from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
+from pipeline.feedback.tables import CONNECTION, FeedbackByDay, FeedbackItem, credentials
+from pipeline.records import Feedback, Turn
+from pipeline.settings import Settings
+
+Item = dict[str, Any]
+THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+_deserializer = TypeDeserializer()
+
+
+class _BodyOnlyJSONParser(JSONParser):
+    def _handle_json_body(self, raw_body: bytes, shape: Any) -> dict:
+        return self._parse_body_as_json(raw_body)
+
+
+class _BodyOnlyParserFactory(ResponseParserFactory):
+    def create_parser(self, protocol_name: str):
+        if protocol_name == "json":
+            return _BodyOnlyJSONParser(**self._defaults)
+        return super().create_parser(protocol_name)
+
+
+def read_client(settings: Settings):
+    """A DynamoDB client for Query, Scan and BatchGetItem whose responses are decoded JSON only."""
+    session = botocore.session.get_session()
+    session.register_component("response_parser_factory", _BodyOnlyParserFactory())
+    config = Config(
+        connect_timeout=CONNECTION["connect_timeout_seconds"],
+        read_timeout=CONNECTION["read_timeout_seconds"],
+        retries={"max_attempts": CONNECTION["max_retry_attempts"] + 1, "mode": "standard"},
+    )
+    return session.create_client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint or None,
+        config=config,
+        **credentials(settings),
+    )
+
+
+@contextmanager
+def read_errors(where: str) -> Iterator[None]:
+    """botocore's errors as the project's: unreachable or throttled means StoreUnavailable."""
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise ConfigError(f"A table the export reads does not exist at {where}: run `plumb db init`.") from error
+        if code in THROTTLED:
+            raise StoreUnavailable(f"DynamoDB at {where} is throttling the export: run it again later.") from error
+        raise PlumbError(f"DynamoDB at {where} refused the export's read: {code}: {error}") from error
+    except BotoCoreError as error:
+        raise StoreUnavailable(
+            f"DynamoDB at {where} cannot be reached ({error}): check that it is running and reachable, "
+            "then run the export again."
+        ) from error
+
+
+def feedback_items(client, table: str, start: datetime | None, end: datetime) -> Iterator[Item]:
+    """Raw feedback items received in [start, end): the day index for a window with a start (one
+    query per day, as the store's `feedback_between`), a scan of the table for everything."""
+    stored_at, day = FeedbackItem.stored_at.attr_name, FeedbackItem.day.attr_name
+    last = FeedbackItem.stored_at.serialize(end - timedelta(microseconds=1))
+    if start is None:
+        yield from _pages(
+            client.get_paginator("scan"),
+            TableName=table,
+            FilterExpression="#s <= :last",
+            ExpressionAttributeNames={"#s": stored_at},
+            ExpressionAttributeValues={":last": {"S": last}},
+        )
+        return
+    if start >= end:
+        return
+    first = FeedbackItem.stored_at.serialize(start)
+    for offset in range((end.astimezone(UTC).date() - start.astimezone(UTC).date()).days + 1):
+        yield from _pages(
+            client.get_paginator("query"),
+            TableName=table,
+            IndexName=FeedbackByDay.Meta.index_name,
+            KeyConditionExpression="#d = :day AND #s BETWEEN :first AND :last",
+            ExpressionAttributeNames={"#d": day, "#s": stored_at},
+            ExpressionAttributeValues={
+                ":day": {"S": (start.astimezone(UTC).date() + timedelta(days=offset)).isoformat()},
+                ":first": {"S": first},
+                ":last": {"S": last},
+            },
+        )
+
+
+def _pages(paginator, **request) -> Iterator[Item]:
+    for page in paginator.paginate(**request):
+        yield from page["Items"]
+
+
+def turn_items(client, table: str, keys: list[tuple[str, str]]) -> list[Item]:
+    """The turns with these (session_id, turn_id) keys (at most 100, BatchGetItem's limit); missing
+    ones are absent. Keys DynamoDB leaves unprocessed under load are asked for again."""
+    request = {table: {"Keys": [{"session_id": {"S": s}, "turn_id": {"S": t}} for s, t in keys]}}
+    found: list[Item] = []
+    for attempt in range(8):
+        answer = client.batch_get_item(RequestItems=request)
+        found += answer["Responses"].get(table, [])
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            return found
+        time.sleep(0.05 * 2**attempt)
+    raise StoreUnavailable("DynamoDB kept turns back under load: run the export again later.")
+
+
+def plain(item: Item) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def turn_from_item(item: Item) -> Turn:
+    return Turn.model_validate(plain(item))
+
+
+def feedback_from_item(item: Item) -> tuple[Feedback, datetime]:
+    """The feedback and when the store received it."""
+    values = plain(item)
+    return Feedback.model_validate(values), FeedbackItem.stored_at.deserialize(values["stored_at"])

@@ -1,0 +1,115 @@
+"""The real Streamlit app (AppTest) over the sample documents, the packaged models and DynamoDB Local."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from pipeline.feedback import make_store
+
+pytestmark = pytest.mark.slow
+
+APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
+QUESTION = "What is the basic design wind speed?"
+
+
+@pytest.fixture
+def app_env(dynamo_settings, prepared_models, sample_index, monkeypatch):
+    """The app's settings: this test's data directory (samples indexed, model prepared) and tables."""
+    sample_index.close()
+    monkeypatch.setenv("PLUMB_MAX_NEW_TOKENS", "32")
+    st.cache_resource.clear()
+    yield dynamo_settings
+    st.cache_resource.clear()
+
+
+def open_app(user: str | None = "alice") -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    if user:
+        at.query_params["user"] = user
+    return at.run()
+
+
+def ask(at: AppTest, question: str = QUESTION) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_dev_mode_asks_for_a_name_once(app_env):
+    at = open_app(user=None)
+    assert at.text_input[0].label == "Your name"
+    at.text_input[0].input("carol")
+    at.button[0].click().run()
+    assert at.query_params["user"] == ["carol"] or at.query_params["user"] == "carol"
+    assert at.chat_input, "the chat opens once the name is known"
+
+
+def test_question_streams_an_answer_with_page_citations(app_env):
+    at = ask(open_app())
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    labels = [expander.label for expander in at.expander]
+    assert "[1] samples/design-criteria.pdf – page 3" in labels
+    assert any("Answered by SmolLM2-135M-Instruct" in caption.value for caption in at.caption)
+    turns = make_store(app_env).session_turns(at.session_state["session_id"])
+    assert [turn.question for turn in turns] == [QUESTION]
+    assert turns[0].citations[0].page == 3 and turns[0].user == "alice"
+
+
+def test_empty_index_says_how_to_add_documents(dynamo_settings, prepared_models):
+    st.cache_resource.clear()
+    at = open_app()
+    assert "No documents are indexed yet" in at.info[0].value
+    assert not at.chat_input
+    st.cache_resource.clear()
+
+
+def test_rating_with_note_and_correction_is_stored_against_the_turn(app_env):
+    at = ask(open_app())
+    at.feedback[0].set_value(0).run()
+    assert any("strongly disagree" in caption.value for caption in at.caption)
+    correction = at.text_area(key=next(a.key for a in at.text_area if a.key.startswith("correction-")))
+    turn_id = correction.key.removeprefix("correction-")
+    assert correction.value.strip(), "the correction is offered pre-filled with the bot's answer"
+    at.text_area(key=f"note-{turn_id}").input("<script>alert(1)</script> see page 3")
+    correction.input("The basic design wind speed is 120 mph, Exposure C.")
+    at.checkbox(key=f"flag-{turn_id}-1").check()
+    at.button(key=f"save-{turn_id}").click().run()
+    assert not at.exception
+    assert at.success[0].value == "Thank you, your feedback is saved."
+    stored = make_store(app_env).latest_feedback(turn_id, "alice")
+    assert (stored.rating, stored.rating_label) == (1, "strongly disagree")
+    assert stored.note == "<script>alert(1)</script> see page 3"
+    assert stored.correction == "The basic design wind speed is 120 mph, Exposure C."
+    assert stored.flagged_citations == [1] and stored.version == 1
+    assert any(text.value == "Note: <script>alert(1)</script> see page 3" for text in at.text), "shown as text"
+
+
+def test_changing_feedback_keeps_the_earlier_version(app_env):
+    at = ask(open_app())
+    turn_id = at.session_state["turns"][0].turn_id
+    at.feedback[0].set_value(4).run()
+    at.button(key=f"save-{turn_id}").click().run()
+    at.feedback[0].set_value(1).run()
+    at.button(key=f"save-{turn_id}").click().run()
+    history = make_store(app_env).feedback_history(turn_id, "alice")
+    assert [(f.version, f.rating) for f in history] == [(1, 5), (2, 2)]
+
+
+def test_emptied_correction_is_refused_and_nothing_is_stored(app_env):
+    at = ask(open_app())
+    turn_id = at.session_state["turns"][0].turn_id
+    at.feedback[0].set_value(1).run()
+    at.text_area(key=f"correction-{turn_id}").input("   ")
+    at.button(key=f"save-{turn_id}").click().run()
+    assert "corrected answer is empty" in at.error[0].value
+    assert make_store(app_env).latest_feedback(turn_id, "alice") is None
+
+
+def test_sidebar_lists_only_the_users_own_conversations(app_env):
+    ask(open_app("alice"))
+    bob = open_app("bob")
+    assert not [b for b in bob.sidebar.button if b.key and b.key.startswith("conv-")]
+    alice = open_app("alice")
+    assert [b.label for b in alice.sidebar.button if b.key and b.key.startswith("conv-")] == [QUESTION]

@@ -1,0 +1,240 @@
+"""The export job against real DynamoDB Local: file contents, incremental reruns, faults."""
+
+import hashlib
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.errors import ConfigError, StoreUnavailable
+from pipeline.export.job import ExportConfig, main
+from pipeline.export.watermark import Watermarks
+from pipeline.feedback.dynamo import DynamoFeedbackStore, create_tables
+from pipeline.feedback.local_dynamo import LocalDynamo
+from pipeline.records import Feedback
+from pipeline.settings import get_settings
+from tests.export_factory import CORRECTION, SEEDS, Seed, bulk_pairs, bulk_store, make_pair, store_seeds
+
+
+def rows(export: Path, name: str, split: str = "train") -> list[dict]:
+    path = export / name / f"{split}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def answers(export: Path, name: str, column: str = "completion") -> list[str]:
+    return [row[column][-1]["content"] for row in rows(export, name)]
+
+
+def run(settings, out: Path, **options) -> tuple[Path | None, dict]:
+    result = main(ExportConfig(out=str(out), **{"settle_seconds": 0, "validation_fraction": 0.0, **options}), settings)
+    return (Path(result.location) if result.location else None), result.manifest
+
+
+@pytest.fixture
+def store(dynamo_settings):
+    return DynamoFeedbackStore(dynamo_settings)
+
+
+@pytest.fixture
+def seeded(store):
+    return store_seeds(store)
+
+
+def test_each_file_holds_the_expected_rows(dynamo_settings, seeded, tmp_path):
+    export, manifest = run(dynamo_settings, tmp_path / "out", mode="all")
+    alice, bob, carol, dave, erin, frank = (seed.answer for seed in SEEDS)
+
+    assert sorted(answers(export, "sft")) == sorted([alice, CORRECTION, frank])  # carol's equals alice's row
+    assert sorted(zip(answers(export, "preference", "chosen"), answers(export, "preference", "rejected"))) == sorted(
+        [(CORRECTION, bob), (alice, bob)]
+    )
+    reward = rows(export, "reward")
+    assert sorted((r["chosen"][1]["content"], r["rejected"][1]["content"]) for r in reward) == sorted(
+        [(CORRECTION, bob), (alice, bob)]
+    )
+    assert all(r["chosen"][0]["role"] == "user" and "prompt" not in r for r in reward)
+    erin_redacted = "Call John at [email] or [phone]."
+    kto = sorted((r["completion"][0]["content"], r["label"]) for r in rows(export, "kto"))
+    assert kto == sorted([(alice, True), (bob, False), (CORRECTION, True), (frank, True), (erin_redacted, False)])
+    ratings = sorted((r["completion"][0]["content"], r["score"], r["note"]) for r in rows(export, "ratings"))
+    assert ratings == sorted(
+        [
+            (alice, 5, ""),
+            (bob, 1, "wrong, see page 21"),
+            (carol, 4, ""),
+            (dave, 3, "partly right"),
+            (erin_redacted, 2, "my number is [phone], don't share it"),
+            (frank, 4, ""),
+        ]
+    )
+
+    prompt = rows(export, "sft")[0]["prompt"]
+    assert [m["role"] for m in prompt] == ["user"] and "– page" in prompt[0]["content"]
+    assert manifest["counts"]["sft"] == {"train": 3, "validation": 0}
+    assert manifest["items"] == 6 and manifest["duplicates_dropped"] == 4  # carol repeats alice in sft, kto, preference, reward
+    on_disk = json.loads((export / "manifest.json").read_text())
+    assert on_disk == manifest and on_disk["source"]["table"] == dynamo_settings.table_prefix + "feedback"
+    for name, entry in manifest["files"].items():
+        data = (export / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["rows"] == len(data.splitlines())
+    assert "config_name: kto" in (export / "README.md").read_text()
+
+
+def test_contact_details_are_redacted_by_default_and_kept_when_asked(dynamo_settings, seeded, tmp_path):
+    export, _ = run(dynamo_settings, tmp_path / "redacted", mode="all")
+    text = "".join(p.read_text() for p in export.rglob("*.jsonl"))
+    for secret in ("john.doe@example.com", "(212) 736-5000", "+44 20 7946 0958", "202-555-0143"):
+        assert secret not in text
+    raw, manifest = run(dynamo_settings, tmp_path / "raw", mode="all", redact=False)
+    assert "john.doe@example.com" in "".join(p.read_text() for p in raw.rglob("*.jsonl"))
+    assert manifest["options"]["redact"] is False
+
+
+def test_filters_by_rating_model_and_user(dynamo_settings, seeded, tmp_path):
+    export, manifest = run(dynamo_settings, tmp_path / "a", mode="all", ratings=(1, 2))
+    assert sorted(r["score"] for r in rows(export, "ratings")) == [1, 2]
+    assert manifest["filters"]["ratings"] == [1, 2]
+    export, _ = run(dynamo_settings, tmp_path / "b", mode="all", model_ids=("mistral-7b-v2",))
+    assert answers(export, "ratings") == [SEEDS[5].answer]
+    export, _ = run(dynamo_settings, tmp_path / "c", mode="all", users=("dave",))
+    assert answers(export, "ratings") == [SEEDS[3].answer] and rows(export, "sft") == []
+
+
+def test_incremental_rerun_exports_only_what_is_new(dynamo_settings, store, seeded, tmp_path):
+    out = tmp_path / "out"
+    first, manifest = run(dynamo_settings, out)
+    assert manifest["items"] == 6 and manifest["window"]["start"] is None
+    nothing, empty = run(dynamo_settings, out)
+    assert nothing is None and empty["items"] == 0
+
+    new = [make_pair(Seed("gina", "Where is the fire exit?", f"Door {n} [1].", 5, SEEDS[0].citation)) for n in (1, 2)]
+    for turn, feedback in new:
+        store.save_turn(turn)
+        store.save_feedback(feedback)
+    second, manifest = run(dynamo_settings, out)
+    assert sorted(answers(second, "ratings")) == ["Door 1 [1].", "Door 2 [1]."]
+    assert manifest["watermark"]["previous"] == empty["watermark"]["next"]
+
+    everything = [json.dumps(row) for export in (first, second) for row in rows(export, "ratings")]
+    assert len(everything) == len(set(everything)) == 8
+
+
+def test_changed_feedback_is_exported_again_in_its_latest_version(dynamo_settings, store, seeded, tmp_path):
+    out = tmp_path / "out"
+    run(dynamo_settings, out)
+    turn, feedback = seeded[0]
+    store.save_feedback(feedback.model_copy(update={"rating": 2, "note": "on second thought", "version": 2}))
+    store.save_feedback(feedback.model_copy(update={"rating": 3, "note": "third thought", "version": 3}))
+    export, manifest = run(dynamo_settings, out)
+    assert [(r["score"], r["note"]) for r in rows(export, "ratings")] == [(3, "third thought")]
+    assert manifest["feedback"]["versions_read"] == 2
+
+
+def test_range_mode_reads_feedback_received_in_the_range(dynamo_settings, seeded, tmp_path):
+    future = datetime.now(UTC) + timedelta(hours=1)
+    export, _ = run(dynamo_settings, tmp_path / "a", mode="range", since=future)
+    assert export is None
+    export, manifest = run(dynamo_settings, tmp_path / "b", mode="range", since=datetime.now(UTC) - timedelta(days=2))
+    assert manifest["items"] == 6 and manifest["watermark"] is None
+
+
+def test_split_is_by_question_and_the_same_on_every_run(dynamo_settings, tmp_path):
+    bulk_store(dynamo_settings, bulk_pairs(300, questions=60, passages=1, passage_chars=50))
+    first, manifest = run(dynamo_settings, tmp_path / "a", mode="all", validation_fraction=0.3)
+    second, _ = run(dynamo_settings, tmp_path / "b", mode="all", validation_fraction=0.3)
+    questions = {
+        split: {r["prompt"][0]["content"].rsplit("Question: ", 1)[1] for r in rows(first, "ratings", split)}
+        for split in ("train", "validation")
+    }
+    assert questions["train"] and questions["validation"] and not questions["train"] & questions["validation"]
+    for name in manifest["files"]:
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+
+
+def test_parquet_holds_the_same_rows(dynamo_settings, seeded, tmp_path):
+    jsonl, _ = run(dynamo_settings, tmp_path / "j", mode="all")
+    parquet, manifest = run(dynamo_settings, tmp_path / "p", mode="all", file_format="parquet")
+    assert "kto/train.parquet" in manifest["files"]
+    for name in ("sft", "preference", "reward", "kto", "ratings"):
+        assert pq.read_table(parquet / name / "train.parquet").to_pylist() == rows(jsonl, name)
+
+
+def test_feedback_whose_turn_is_missing_is_counted_not_exported(dynamo_settings, store, tmp_path):
+    turn, feedback = make_pair(SEEDS[0])
+    store.save_feedback(feedback)
+    export, manifest = run(dynamo_settings, tmp_path / "out", mode="all")
+    assert export is None and manifest["feedback"]["missing_turns"] == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"mode": "weekly"}, "'weekly'"),
+        ({"mode": "range"}, "--since"),
+        ({"since": datetime(2025, 1, 1)}, "mode 'range'"),
+        ({"mode": "range", "since": datetime(2025, 2, 1), "until": datetime(2025, 1, 1)}, "2025-02-01"),
+        ({"ratings": (0, 6)}, "rating 0"),
+        ({"file_format": "csv"}, "'csv'"),
+        ({"phone_region": "XX"}, "'XX'"),
+        ({"validation_fraction": 0.9}, "0.9"),
+        ({"kto_neutral": "maybe"}, "'maybe'"),
+        ({"settle_seconds": -1}, "-1"),
+        ({"feedback_export": "s3://b/x"}, "--turns-export"),
+        ({"out": " "}, "--out"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_value(options, named):
+    with pytest.raises(ConfigError, match="Export not started") as error:
+        ExportConfig(**{"out": "exports", **options})
+    assert named in str(error.value)
+
+
+def test_bad_destination_is_refused():
+    with pytest.raises(Exception, match="s3://bucket/prefix"):
+        main(ExportConfig(out="s3:///nobucket"), get_settings())
+
+
+@pytest.fixture
+def restartable_dynamo(tmp_path, monkeypatch):
+    """A DynamoDB Local of this test's own, persisted on disk so it can be stopped and started again."""
+    local = LocalDynamo(db_path=tmp_path / "dynamodb").start()
+    monkeypatch.setenv("PLUMB_DYNAMODB_ENDPOINT", local.endpoint)
+    get_settings.cache_clear()
+    create_tables(get_settings())
+    yield local
+    local.stop()
+
+
+def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everything(restartable_dynamo, tmp_path):
+    settings = get_settings()
+    bulk_store(settings, bulk_pairs(3000, passages=3))
+    out = tmp_path / "out"
+    outcome: dict = {}
+
+    def export() -> None:
+        try:
+            outcome["result"] = run(settings, out)
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = error
+
+    worker = threading.Thread(target=export)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not any(out.glob(".partial-*")) and worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    restartable_dynamo.stop()
+    worker.join(120)
+
+    assert isinstance(outcome.get("error"), StoreUnavailable), outcome
+    assert "cannot be reached" in str(outcome["error"])
+    assert list(out.iterdir()) == [], "nothing published and no staging left behind"
+
+    restartable_dynamo.start()
+    assert Watermarks(settings).get(str(out.resolve())) is None, "the watermark did not move"
+    export, manifest = run(settings, out)
+    assert manifest["items"] == 3000 and len(rows(export, "ratings")) == 3000
+    assert [p.name for p in out.iterdir()] == [export.name]
