@@ -138,9 +138,13 @@ def _overview(feedback: pd.DataFrame) -> None:
     if feedback.empty:
         return
     st.subheader("Ratings")
-    counts = feedback["level"].value_counts().reindex(LEVELS, fill_value=0).rename_axis("level").reset_index(name="answers")
+    counts = (
+        feedback["level"].value_counts().reindex(LEVELS, fill_value=0).rename_axis("level").reset_index(name="answers")
+    )
     st.altair_chart(
-        alt.Chart(counts).mark_bar().encode(x=alt.X("level:N", sort=LEVELS, title="rating"), y="answers:Q", color=_level_color()),
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(x=alt.X("level:N", sort=LEVELS, title="rating"), y="answers:Q", color=_level_color()),
         width="stretch",
     )
     over_time, per_model = st.columns(2)
@@ -182,8 +186,10 @@ def grouped(feedback: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def _drill_down(feedback: pd.DataFrame) -> None:
     st.subheader("One turn")
-    options = {f"{row.given:%Y-%m-%d %H:%M} · {row.user} · {row.rating} · {row.question[:80]}": index
-               for index, row in feedback.sort_values("given", ascending=False).iterrows()}
+    options = {
+        f"{row.given:%Y-%m-%d %H:%M} · {row.user} · {row.rating} · {row.question[:80]}": index
+        for index, row in feedback.sort_values("given", ascending=False).iterrows()
+    }
     picked = st.selectbox("Open a turn", list(options), index=None, placeholder="Choose feedback to read in full")
     if picked is None:
         return

@@ -63,11 +63,13 @@ QUESTIONS = [
 
 def prompt(question: str) -> list[HumanMessage]:
     """One human turn, as the chain sends Mistral-7B-Instruct: instructions, cited passages, question."""
-    return [HumanMessage(
-        "Answer the question from the context only, and cite the document and page of each fact. "
-        "If the context does not contain the answer, say the documents don't say.\n\n"
-        f"Context:\n{CONTEXT}\nQuestion: {question}"
-    )]
+    return [
+        HumanMessage(
+            "Answer the question from the context only, and cite the document and page of each fact. "
+            "If the context does not contain the answer, say the documents don't say.\n\n"
+            f"Context:\n{CONTEXT}\nQuestion: {question}"
+        )
+    ]
 
 
 @dataclass
@@ -110,24 +112,38 @@ def vllm_server(model_dir: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    log = tempfile.NamedTemporaryFile("w", prefix="vllm-", suffix=".log", delete=False)
-    server = subprocess.Popen(
-        ["bash", str(REPO / "scripts" / "vllm_cpu.sh"), "serve", str(model_dir), str(port),
-         "--served-model-name", SERVED_NAME, "--dtype", "float32", "--max-model-len", "4096"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    log = Path(tempfile.mkdtemp(prefix="bench-vllm-")) / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                "bash",
+                str(REPO / "scripts" / "vllm_cpu.sh"),
+                "serve",
+                str(model_dir),
+                str(port),
+                "--served-model-name",
+                SERVED_NAME,
+                "--dtype",
+                "float32",
+                "--max-model-len",
+                "4096",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         started = time.monotonic()
         while True:
             if server.poll() is not None:
-                raise SystemExit(f"vLLM exited with code {server.returncode}; its log is {log.name}")
+                raise SystemExit(f"vLLM exited with code {server.returncode}; its log is {log}")
             try:
                 urllib.request.urlopen(f"{url}/models", timeout=2).close()
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() - started > 600:
-                    raise SystemExit(f"vLLM did not answer within 600 s; its log is {log.name}")
+                    raise SystemExit(f"vLLM did not answer within 600 s; its log is {log}")
                 time.sleep(0.5)
         print(f"vLLM answered {time.monotonic() - started:.0f} s after starting")
         yield url
@@ -169,10 +185,12 @@ def main() -> None:
 
     results = {b: summary([t for t in timings if t.backend == b]) for b in ("local", "vllm-cpu")}
     for backend, figures in results.items():
-        print(f"{backend:9} first token {figures['first_token_s_median']:.2f} s, "
-              f"{figures['decode_tokens_per_s_median']:.1f} tokens/s decoding "
-              f"({figures['input_tokens_mean']:.0f} tokens in, {figures['output_tokens_mean']:.0f} out, medians "
-              f"of {len(QUESTIONS) * args.repeats})")
+        print(
+            f"{backend:9} first token {figures['first_token_s_median']:.2f} s, "
+            f"{figures['decode_tokens_per_s_median']:.1f} tokens/s decoding "
+            f"({figures['input_tokens_mean']:.0f} tokens in, {figures['output_tokens_mean']:.0f} out, medians "
+            f"of {len(QUESTIONS) * args.repeats})"
+        )
     out = REPO / "bench" / "results" / "llm.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": results, "runs": [asdict(t) for t in timings]}, indent=2))

@@ -10,7 +10,9 @@ CONCRETE = "Which concrete grade is required for footings?"
 ACCESS = "Who do I call for site access?"
 ANCHORS = "How far apart are the anchor bolts?"
 
-RAMP_PASSAGE = Citation(source="design-criteria.pdf", page=21, passage="Ramps shall not exceed a slope of 1:12.", score=0.82)
+RAMP_PASSAGE = Citation(
+    source="design-criteria.pdf", page=21, passage="Ramps shall not exceed a slope of 1:12.", score=0.82
+)
 CONCRETE_PASSAGE = Citation(source="specification.pdf", page=7, passage="Footings: concrete C30/37.", score=0.77)
 ACCESS_PASSAGE = Citation(
     source="site-rules.pdf", page=2, passage="Site access: call the gate on +44 20 7946 0958.", score=0.61
@@ -34,7 +36,9 @@ class Seed:
 
 SEEDS = [
     Seed("alice", RAMP, "The maximum slope is 1:12 [1].", 5, RAMP_PASSAGE),
-    Seed("bob", RAMP, "The maximum slope is 1:10 [1].", 1, RAMP_PASSAGE, note="wrong, see page 21", correction=CORRECTION),
+    Seed(
+        "bob", RAMP, "The maximum slope is 1:10 [1].", 1, RAMP_PASSAGE, note="wrong, see page 21", correction=CORRECTION
+    ),
     Seed("carol", RAMP, "The maximum slope is 1:12 [1].", 4, RAMP_PASSAGE),
     Seed("dave", CONCRETE, "C30/37 [1].", 3, CONCRETE_PASSAGE, note="partly right"),
     Seed(
@@ -84,7 +88,12 @@ def bulk_pairs(count: int, questions: int = 500, passages: int = 5, passage_char
     for n in range(count):
         question = f"What does clause {n % questions} of section 01 13 10 require?"
         citations = [
-            Citation(source=f"spec-{page}.pdf", page=page, passage=f"Clause {n % questions}: " + "x" * passage_chars, score=0.8)
+            Citation(
+                source=f"spec-{page}.pdf",
+                page=page,
+                passage=f"Clause {n % questions}: " + "x" * passage_chars,
+                score=0.8,
+            )
             for page in range(1, passages + 1)
         ]
         turn = Turn(

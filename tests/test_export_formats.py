@@ -29,7 +29,9 @@ def test_prompt_uses_the_condensed_question_of_a_follow_up():
 
 
 def test_sft_takes_corrections_and_answers_rated_four_or_five():
-    assert formats.sft_rows(ALICE) == [{"prompt": formats.prompt(ALICE.turn), "completion": formats.completion(ALICE.turn.answer)}]
+    assert formats.sft_rows(ALICE) == [
+        {"prompt": formats.prompt(ALICE.turn), "completion": formats.completion(ALICE.turn.answer)}
+    ]
     assert formats.sft_rows(BOB)[0]["completion"] == [{"role": "assistant", "content": CORRECTION}]
     assert formats.sft_rows(DAVE) == [] and formats.sft_rows(ERIN) == []
 
@@ -53,9 +55,7 @@ def test_higher_rated_answer_is_preferred_to_a_lower_rated_one_for_the_same_ques
 
 
 def test_rating_pairs_are_capped_per_question_widest_gap_first():
-    answers = [
-        rated(Seed(f"u{n}", RAMP, f"answer {n}", n % 5 + 1, SEEDS[0].citation)) for n in range(40)
-    ]
+    answers = [rated(Seed(f"u{n}", RAMP, f"answer {n}", n % 5 + 1, SEEDS[0].citation)) for n in range(40)]
     rows = formats.rating_preference_rows([formats.RatedAnswer.of(a) for a in answers])
     assert len(rows) == formats.MAX_PAIRS_PER_QUESTION
     first = rows[0]
@@ -122,6 +122,8 @@ def test_redaction_reaches_every_exported_text():
 def test_filters():
     assert Filters().accepts(ALICE)
     assert Filters(ratings=frozenset({1, 2})).accepts(BOB) and not Filters(ratings=frozenset({1, 2})).accepts(ALICE)
-    assert Filters(model_ids=frozenset({"mistral-7b-v2"})).accepts(FRANK) and not Filters(model_ids=frozenset({"x"})).accepts(FRANK)
+    assert Filters(model_ids=frozenset({"mistral-7b-v2"})).accepts(FRANK) and not Filters(
+        model_ids=frozenset({"x"})
+    ).accepts(FRANK)
     assert Filters(users=frozenset({"erin"})).accepts(ERIN) and not Filters(users=frozenset({"erin"})).accepts(DAVE)
     assert ACCESS in ERIN.turn.question

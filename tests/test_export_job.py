@@ -15,7 +15,6 @@ from pipeline.export.job import ExportConfig, main
 from pipeline.export.watermark import Watermarks
 from pipeline.feedback.dynamo import DynamoFeedbackStore, create_tables
 from pipeline.feedback.local_dynamo import LocalDynamo
-from pipeline.records import Feedback
 from pipeline.settings import get_settings
 from tests.export_factory import CORRECTION, SEEDS, Seed, bulk_pairs, bulk_store, make_pair, store_seeds
 
@@ -49,9 +48,9 @@ def test_each_file_holds_the_expected_rows(dynamo_settings, seeded, tmp_path):
     alice, bob, carol, dave, erin, frank = (seed.answer for seed in SEEDS)
 
     assert sorted(answers(export, "sft")) == sorted([alice, CORRECTION, frank])  # carol's equals alice's row
-    assert sorted(zip(answers(export, "preference", "chosen"), answers(export, "preference", "rejected"))) == sorted(
-        [(CORRECTION, bob), (alice, bob)]
-    )
+    assert sorted(
+        zip(answers(export, "preference", "chosen"), answers(export, "preference", "rejected"), strict=True)
+    ) == sorted([(CORRECTION, bob), (alice, bob)])
     reward = rows(export, "reward")
     assert sorted((r["chosen"][1]["content"], r["rejected"][1]["content"]) for r in reward) == sorted(
         [(CORRECTION, bob), (alice, bob)]
@@ -75,7 +74,9 @@ def test_each_file_holds_the_expected_rows(dynamo_settings, seeded, tmp_path):
     prompt = rows(export, "sft")[0]["prompt"]
     assert [m["role"] for m in prompt] == ["user"] and "– page" in prompt[0]["content"]
     assert manifest["counts"]["sft"] == {"train": 3, "validation": 0}
-    assert manifest["items"] == 6 and manifest["duplicates_dropped"] == 4  # carol repeats alice in sft, kto, preference, reward
+    assert (
+        manifest["items"] == 6 and manifest["duplicates_dropped"] == 4
+    )  # carol repeats alice in sft, kto, preference, reward
     on_disk = json.loads((export / "manifest.json").read_text())
     assert on_disk == manifest and on_disk["source"]["table"] == dynamo_settings.table_prefix + "feedback"
     for name, entry in manifest["files"].items():
@@ -238,3 +239,23 @@ def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everyth
     export, manifest = run(settings, out)
     assert manifest["items"] == 3000 and len(rows(export, "ratings")) == 3000
     assert [p.name for p in out.iterdir()] == [export.name]
+
+
+def test_export_command_runs_the_job_with_its_options(dynamo_settings, seeded, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from pipeline.export.command import export_command
+
+    app = typer.Typer()
+    app.command()(export_command)
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        app, ["--out", str(out), "--mode", "all", "--rating", "1", "--rating", "2", "--no-redact"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Exported 2 feedback items" in result.output
+    [export] = list(out.iterdir())
+    assert "john.doe@example.com" in (export / "ratings" / "train.jsonl").read_text()
+    refused = CliRunner().invoke(app, ["--out", str(out), "--mode", "weekly"])
+    assert isinstance(refused.exception, ConfigError) and "'weekly'" in str(refused.exception)

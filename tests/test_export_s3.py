@@ -60,7 +60,9 @@ def test_export_to_s3_uploads_every_file_and_the_manifest(dynamo_settings, s3, t
     base = f"feedback/daily/{result.export_id}"
     assert result.location == f"s3://{BUCKET}/{base}"
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{base}/manifest.json")["Body"].read())
-    assert keys(s3) == sorted([f"{base}/{name}" for name in manifest["files"]] + [f"{base}/README.md", f"{base}/manifest.json"])
+    assert keys(s3) == sorted(
+        [f"{base}/{name}" for name in manifest["files"]] + [f"{base}/README.md", f"{base}/manifest.json"]
+    )
     for name, entry in manifest["files"].items():
         data = s3.get_object(Bucket=BUCKET, Key=f"{base}/{name}")["Body"].read()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
@@ -124,21 +126,36 @@ def test_reading_a_dynamodb_export_gives_the_same_datasets_as_reading_the_table(
         config(str(tmp_path / "export"), feedback_export=feedback_export, turns_export=turns_export), dynamo_settings
     )
 
-    assert from_export.manifest["source"] == {"kind": "dynamodb-export", "feedback": feedback_export, "turns": turns_export}
+    assert from_export.manifest["source"] == {
+        "kind": "dynamodb-export",
+        "feedback": feedback_export,
+        "turns": turns_export,
+    }
     assert from_export.manifest["feedback"]["versions_read"] == 7
     assert from_export.manifest["files"] == from_table.manifest["files"]
-    ratings = [json.loads(line) for line in (Path(from_export.location) / "ratings/train.jsonl").read_text().splitlines()]
+    ratings = [
+        json.loads(line) for line in (Path(from_export.location) / "ratings/train.jsonl").read_text().splitlines()
+    ]
     assert ("changed my mind", 5) in [(r["note"], r["score"]) for r in ratings]
 
-    rerun = main(config(str(tmp_path / "export"), feedback_export=feedback_export, turns_export=turns_export), dynamo_settings)
+    rerun = main(
+        config(str(tmp_path / "export"), feedback_export=feedback_export, turns_export=turns_export), dynamo_settings
+    )
     assert rerun.location is None, "the watermark stops at the export's point in time"
 
 
 def test_an_export_in_another_format_is_refused(dynamo_settings, s3, tmp_path):
     base = "exports/AWS/DynamoDB/01700000000000-cccc"
-    s3.put_object(Bucket=BUCKET, Key=f"{base}/manifest-summary.json", Body=json.dumps({"exportType": "FULL_EXPORT", "outputFormat": "ION", "exportTime": "2025-01-01T00:00:00Z"}))
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"{base}/manifest-summary.json",
+        Body=json.dumps({"exportType": "FULL_EXPORT", "outputFormat": "ION", "exportTime": "2025-01-01T00:00:00Z"}),
+    )
     uri = f"s3://{BUCKET}/{base}"
     with pytest.raises(PlumbError, match="DynamoDB JSON"):
         main(config(str(tmp_path / "out"), mode="all", feedback_export=uri, turns_export=uri), dynamo_settings)
     with pytest.raises(PlumbError, match="manifest-summary.json"):
-        main(config(str(tmp_path / "out"), mode="all", feedback_export=f"s3://{BUCKET}/nothing", turns_export=uri), dynamo_settings)
+        main(
+            config(str(tmp_path / "out"), mode="all", feedback_export=f"s3://{BUCKET}/nothing", turns_export=uri),
+            dynamo_settings,
+        )

@@ -154,11 +154,15 @@ def test_zero_vectors_are_refused(index):
     assert index.sources() == {}
 
 
+WIDE = 64
+
+
 def clustered(count: int, seed: int) -> np.ndarray:
-    """Unit vectors around 30 topics, the shape that makes partitions worth having."""
+    """Unit vectors around 30 topics (neighbours on one topic have cosine ~0.5, as passages on one
+    subject have with all-MiniLM-L6-v2): the shape that makes partitions worth having."""
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((30, DIMENSION))
-    vectors = centres[rng.integers(0, 30, count)] + 0.5 * rng.standard_normal((count, DIMENSION))
+    centres = rng.standard_normal((30, WIDE))
+    vectors = centres[rng.integers(0, 30, count)] + rng.standard_normal((count, WIDE))
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -167,13 +171,15 @@ def vector_chunks(source: str, vectors: np.ndarray) -> list[Chunk]:
 
 
 @pytest.fixture
-def partitioned(index, monkeypatch):
+def partitioned(path, monkeypatch):
     """An index large enough to search by partitions (the threshold lowered to keep it quick)."""
     monkeypatch.setattr(partitions, "MIN_ROWS", 1_000)
+    index = EmbeddedIndex(path, WIDE)
     for number in range(4):
         index.replace_source(f"doc{number}.pdf", vector_chunks(f"doc{number}.pdf", clustered(500, seed=number)))
     assert index._snapshot.partitions is not None
-    return index
+    yield index
+    index.close()
 
 
 def recall_at_10(index, vectors_by_id: dict[str, np.ndarray], queries: np.ndarray) -> float:

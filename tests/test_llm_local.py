@@ -73,7 +73,7 @@ def test_samples_when_temperature_is_above_zero(local_llm):
 
 
 def test_refuses_a_system_message(local_llm):
-    with pytest.raises(ValueError, match="only human and assistant messages"):
+    with pytest.raises(TypeError, match="only human and assistant messages"):
         local_llm.invoke([SystemMessage("You are terse."), HumanMessage("Hi")])
 
 
@@ -131,8 +131,10 @@ def test_preparation_is_cached(local_model_dir):
 
 def test_concurrent_preparation_converts_once_and_leaves_one_complete_folder(tmp_path):
     models_dir = tmp_path / "models"
-    code = "import sys; from pathlib import Path; from pipeline.llm.local_model import prepare_local_model; " \
-           "print(prepare_local_model(Path(sys.argv[1])))"
+    code = (
+        "import sys; from pathlib import Path; from pipeline.llm.local_model import prepare_local_model; "
+        "print(prepare_local_model(Path(sys.argv[1])))"
+    )
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", code, str(models_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

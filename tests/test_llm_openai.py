@@ -62,9 +62,7 @@ def test_check_llm_on_a_dead_endpoint_says_what_to_do():
     with pytest.raises(ModelUnavailable) as caught:
         check_llm(openai_settings(llm_base_url=url))
 
-    assert str(caught.value) == (
-        f"The model endpoint at {url} is not answering: start vLLM or set PLUMB_LLM_BASE_URL."
-    )
+    assert str(caught.value) == (f"The model endpoint at {url} is not answering: start vLLM or set PLUMB_LLM_BASE_URL.")
 
 
 def test_a_dead_endpoint_fails_every_way_of_asking_with_model_unavailable():

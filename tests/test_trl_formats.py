@@ -82,7 +82,9 @@ def train_one_step(trainer) -> None:
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert losses and all(torch.isfinite(torch.tensor(losses)))
-    changed = [name for name, p in trainer.model.named_parameters() if name in before and not torch.equal(p, before[name])]
+    changed = [
+        name for name, p in trainer.model.named_parameters() if name in before and not torch.equal(p, before[name])
+    ]
     assert changed, "no parameter changed in the training step"
 
 
@@ -135,5 +137,7 @@ def test_reward_trainer_takes_the_reward_file(export_dir, tokenizer, tmp_path):
     dataset = load(export_dir, "reward")
     assert dataset.column_names == ["chosen", "rejected"]
     args = RewardConfig(**common_args(tmp_path), max_length=512)
-    trainer = RewardTrainer(model=tiny_classifier(tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer = RewardTrainer(
+        model=tiny_classifier(tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer
+    )
     train_one_step(trainer)

@@ -74,12 +74,30 @@ def vllm_url(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     log = work / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            ["bash", str(SCRIPT), "serve", str(local_model_dir), str(port),
-             "--served-model-name", SERVED_NAME, "--api-key", API_KEY,
-             # float32: in bfloat16 the 135M model's answers fall apart.
-             "--dtype", "float32", "--max-model-len", "4096",
-             "--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"{ADAPTER_NAME}={adapter}"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "bash",
+                str(SCRIPT),
+                "serve",
+                str(local_model_dir),
+                str(port),
+                "--served-model-name",
+                SERVED_NAME,
+                "--api-key",
+                API_KEY,
+                # float32: in bfloat16 the 135M model's answers fall apart.
+                "--dtype",
+                "float32",
+                "--max-model-len",
+                "4096",
+                "--enable-lora",
+                "--max-lora-rank",
+                "8",
+                "--lora-modules",
+                f"{ADAPTER_NAME}={adapter}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -95,10 +113,18 @@ def vllm_url(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def served(url: str, **overrides) -> Settings:
-    return Settings(**{
-        "llm_backend": "openai", "llm_base_url": url, "llm_model": SERVED_NAME, "llm_api_key": API_KEY,
-        "temperature": 0.0, "max_new_tokens": 32, "llm_max_retries": 0, **overrides,
-    })
+    return Settings(
+        **{
+            "llm_backend": "openai",
+            "llm_base_url": url,
+            "llm_model": SERVED_NAME,
+            "llm_api_key": API_KEY,
+            "temperature": 0.0,
+            "max_new_tokens": 32,
+            "llm_max_retries": 0,
+            **overrides,
+        }
+    )
 
 
 def test_streams_an_answer_with_token_usage(vllm_url):

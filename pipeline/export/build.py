@@ -15,7 +15,6 @@ from pathlib import Path
 
 from pipeline.export.formats import (
     FORMATS,
-    KtoNeutral,
     Rated,
     RatedAnswer,
     Row,
@@ -28,7 +27,8 @@ from pipeline.export.formats import (
     sft_rows,
     split_for,
 )
-from pipeline.export.writers import FileFormat, RowsWriter, sha256_of
+from pipeline.export.job import FileFormat, KtoNeutral
+from pipeline.export.writers import RowsWriter, sha256_of
 
 SPLITS = ("train", "validation")
 

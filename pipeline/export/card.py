@@ -56,7 +56,10 @@ def _card_text(content: dict) -> str:
         header += [f"- config_name: {name}", "  data_files:"]
         header += [f"  - split: {Path(path).stem}\n    path: {path}" for path in paths]
     header.append("---")
-    rows = [f"| {name} | {splits['train']} | {splits['validation']} | {_DESCRIPTIONS[name]} |" for name, splits in content["counts"].items()]
+    rows = [
+        f"| {name} | {splits['train']} | {splits['validation']} | {_DESCRIPTIONS[name]} |"
+        for name, splits in content["counts"].items()
+    ]
     body = [
         f"# Plumbline feedback export {content['export_id']}",
         "",

@@ -13,6 +13,7 @@ from functools import cached_property
 from itertools import combinations
 from typing import Any, Literal
 
+from pipeline.export.job import KtoNeutral
 from pipeline.prompts import ANSWER_PROMPT
 from pipeline.records import Feedback, Turn
 
@@ -21,7 +22,6 @@ Message = dict[str, str]
 Split = Literal["train", "validation"]
 
 FORMATS = ("sft", "preference", "reward", "kto", "ratings")
-KtoNeutral = Literal["omit", "desirable", "undesirable"]
 
 # A question asked by many users could pair every answer with every other; the largest rating
 # gaps carry the clearest signal, so only that many pairs are kept per question.
@@ -75,7 +75,9 @@ def user_content(turn: Turn) -> str:
 
     The conversation history is left out: the condensed question already stands on its own.
     """
-    context = "\n\n".join(f"[{n}] {citation.label()}\n{citation.passage}" for n, citation in enumerate(turn.citations, 1))
+    context = "\n\n".join(
+        f"[{n}] {citation.label()}\n{citation.passage}" for n, citation in enumerate(turn.citations, 1)
+    )
     messages = ANSWER_PROMPT.format_messages(history=[], context=context, question=question_text(turn))
     return str(messages[-1].content)
 

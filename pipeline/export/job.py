@@ -13,11 +13,11 @@ from typing import Literal, get_args
 from uuid import uuid4
 
 from pipeline.errors import ConfigError
-from pipeline.export.formats import KtoNeutral
 from pipeline.settings import Settings, get_settings
 
 Mode = Literal["incremental", "all", "range"]
 FileFormat = Literal["jsonl", "parquet"]
+KtoNeutral = Literal["omit", "desirable", "undesirable"]
 
 
 @dataclass(frozen=True)

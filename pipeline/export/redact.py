@@ -33,9 +33,11 @@ def redact(text: str, region: str = "US") -> str:
 
 @lru_cache(maxsize=8192)
 def _redact_cached(text: str, region: str) -> str:
-    # Cached because the same retrieved passages come back in many turns.
-    text = _EMAIL.sub(EMAIL_PLACEHOLDER, text)
-    return _DIGIT_RUN.sub(lambda run: _redact_phones(run.group(0), region), text)
+    # Cached because the same retrieved passages come back in many turns. Text without a change
+    # is returned as the same object, so callers can tell nothing was found by identity.
+    redacted = _EMAIL.sub(EMAIL_PLACEHOLDER, text) if "@" in text else text
+    redacted = _DIGIT_RUN.sub(lambda run: _redact_phones(run.group(0), region), redacted)
+    return text if redacted == text else redacted
 
 
 def _redact_phones(run: str, region: str) -> str:

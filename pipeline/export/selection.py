@@ -1,9 +1,14 @@
 """Which feedback goes into an export, and what is taken out of its text first."""
 
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from pipeline.export.formats import Rated
 from pipeline.export.redact import redact
+
+T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -34,22 +39,24 @@ class Filters:
 
 
 def redacted(rated: Rated, region: str) -> Rated:
-    """`rated` with contact details removed from every text that reaches the datasets."""
-    turn = rated.turn
-    citations = [c.model_copy(update={"passage": redact(c.passage, region)}) for c in turn.citations]
-    turn = turn.model_copy(
-        update={
-            "question": redact(turn.question, region),
-            "condensed_question": redact(turn.condensed_question, region),
-            "answer": redact(turn.answer, region),
-            "citations": citations,
-        }
-    )
-    feedback = rated.feedback
-    feedback = feedback.model_copy(
-        update={
-            "note": redact(feedback.note, region),
-            "correction": redact(feedback.correction, region) if feedback.correction else feedback.correction,
-        }
-    )
+    """`rated` with contact details removed from every text that reaches the datasets; records in
+    which nothing was found are kept as they are rather than copied."""
+    turn, feedback = rated.turn, rated.feedback
+    citations = [_changed(c, region, "passage") for c in turn.citations]
+    if any(new is not old for new, old in zip(citations, turn.citations, strict=True)):
+        turn = turn.model_copy(update={"citations": citations})
+    turn = _changed(turn, region, "question", "condensed_question", "answer")
+    feedback = _changed(feedback, region, "note", "correction")
+    if turn is rated.turn and feedback is rated.feedback:
+        return rated
     return Rated(turn=turn, feedback=feedback)
+
+
+def _changed(record: T, region: str, *fields: str) -> T:
+    """`record` with the named text fields redacted, or `record` itself when none changes."""
+    update = {}
+    for name in fields:
+        text = getattr(record, name)
+        if text and (clean := redact(text, region)) is not text:
+            update[name] = clean
+    return record.model_copy(update=update) if update else record

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlparse
 
 from pipeline.export.dynamo_read import (
@@ -147,10 +147,15 @@ class S3ExportSource:
         turns = sqlite3.connect(scratch / "turns.sqlite")
         try:
             staged.add_all(self._versions(window), self.stats)
-            turns.execute("CREATE TABLE turns (session_id TEXT, turn_id TEXT, item TEXT, PRIMARY KEY (session_id, turn_id))")
+            turns.execute(
+                "CREATE TABLE turns (session_id TEXT, turn_id TEXT, item TEXT, PRIMARY KEY (session_id, turn_id))"
+            )
             turns.executemany(
                 "INSERT OR REPLACE INTO turns VALUES (?, ?, ?)",
-                ((item["session_id"]["S"], item["turn_id"]["S"], json.dumps(item)) for item in self._items(self._turns)),
+                (
+                    (item["session_id"]["S"], item["turn_id"]["S"], json.dumps(item))
+                    for item in self._items(self._turns)
+                ),
             )
             for batch in staged.batches():
                 yield from _joined(batch, _staged_turns(turns, batch), self.stats)

@@ -46,7 +46,9 @@ class Watermarks:
             **credentials(settings),
         }
         table_meta = type("Meta", (), meta)
-        self._table = types.new_class("WatermarkItem", (WatermarkItem,), exec_body=lambda ns: ns.update(Meta=table_meta))
+        self._table = types.new_class(
+            "WatermarkItem", (WatermarkItem,), exec_body=lambda ns: ns.update(Meta=table_meta)
+        )
         self._where = settings.dynamodb_endpoint or f"AWS DynamoDB in {settings.aws_region}"
 
     def create_table(self) -> None:

@@ -2,14 +2,13 @@
 
 import hashlib
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.export.formats import Row
-
-FileFormat = Literal["jsonl", "parquet"]
+from pipeline.export.job import FileFormat
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMAS = {

@@ -16,8 +16,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-ROLES = {HumanMessage: "user", AIMessage: "assistant"}
-
 
 class LocalChatModel(BaseChatModel):
     """A causal LM from a local folder, prompted through its tokenizer's chat template.
@@ -114,9 +112,12 @@ def _chat_turns(messages: list[BaseMessage]) -> list[dict[str, str]]:
     """Messages as chat-template turns; any role but human and assistant is refused."""
     turns = []
     for message in messages:
-        role = ROLES.get(type(message))
-        if role is None:
-            raise ValueError(
+        if isinstance(message, HumanMessage):
+            role = "user"
+        elif isinstance(message, AIMessage):  # AIMessageChunk too: a streamed answer kept as history
+            role = "assistant"
+        else:
+            raise TypeError(
                 f"The local model takes only human and assistant messages, not {message.type!r}: "
                 "put instructions in the first human message."
             )
@@ -155,7 +156,7 @@ class _Generation:
         try:
             with torch.inference_mode():
                 self._sequences = model.generate(**kwargs)
-        except Exception as error:  # re-raised in the reader's thread by finish()
+        except Exception as error:  # noqa: BLE001 - re-raised in the reader's thread by finish()
             self._error = error
             self.streamer.end()
 

@@ -19,9 +19,7 @@ def served_model(settings: Settings) -> str:
 
 
 def not_answering(base_url: str) -> ModelUnavailable:
-    return ModelUnavailable(
-        f"The model endpoint at {base_url} is not answering: start vLLM or set PLUMB_LLM_BASE_URL."
-    )
+    return ModelUnavailable(f"The model endpoint at {base_url} is not answering: start vLLM or set PLUMB_LLM_BASE_URL.")
 
 
 @contextmanager

@@ -1,0 +1,60 @@
+"""`plumb export`: the export job's options as a typer command. Register it with
+`app.command("export")(export_command)`; it raises PlumbError subclasses for the CLI to report."""
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from pipeline.export.job import ExportConfig
+
+HELP = ExportConfig.help()
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+def export_command(
+    out: Annotated[str, typer.Option("--out", help=HELP["out"])],
+    mode: Annotated[str, typer.Option(help=HELP["mode"])] = "incremental",
+    since: Annotated[datetime | None, typer.Option(help=HELP["since"], formats=DATE_FORMATS)] = None,
+    until: Annotated[datetime | None, typer.Option(help=HELP["until"], formats=DATE_FORMATS)] = None,
+    rating: Annotated[list[int] | None, typer.Option("--rating", help=HELP["ratings"] + " Repeat for several.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help=HELP["model_ids"] + " Repeat for several.")] = None,
+    user: Annotated[list[str] | None, typer.Option("--user", help=HELP["users"] + " Repeat for several.")] = None,
+    file_format: Annotated[str, typer.Option("--format", help=HELP["file_format"])] = "jsonl",
+    redact: Annotated[bool, typer.Option("--redact/--no-redact", help=HELP["redact"])] = True,
+    phone_region: Annotated[str, typer.Option(help=HELP["phone_region"])] = "US",
+    validation_fraction: Annotated[float, typer.Option(help=HELP["validation_fraction"])] = 0.1,
+    kto_neutral: Annotated[str, typer.Option(help=HELP["kto_neutral"])] = "omit",
+    settle_seconds: Annotated[float, typer.Option(help=HELP["settle_seconds"])] = 60.0,
+    feedback_export: Annotated[str, typer.Option(help=HELP["feedback_export"])] = "",
+    turns_export: Annotated[str, typer.Option(help=HELP["turns_export"])] = "",
+) -> None:
+    """Export feedback as TRL datasets (sft, preference, reward, kto, ratings) with a manifest."""
+    from pipeline.export.job import main
+
+    config = ExportConfig(
+        out=out,
+        mode=mode,
+        since=since,
+        until=until,
+        ratings=tuple(rating or ()),
+        model_ids=tuple(model or ()),
+        users=tuple(user or ()),
+        file_format=file_format,
+        redact=redact,
+        phone_region=phone_region,
+        validation_fraction=validation_fraction,
+        kto_neutral=kto_neutral,
+        settle_seconds=settle_seconds,
+        feedback_export=feedback_export,
+        turns_export=turns_export,
+    )
+    result = main(config)
+    window = result.manifest["window"]
+    if result.location is None:
+        typer.echo(
+            f"Nothing to export: no feedback received from {window['start'] or 'the beginning'} to {window['end']}."
+        )
+        return
+    counts = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.manifest["counts"].items())
+    typer.echo(f"Exported {result.manifest['items']} feedback items to {result.location} ({counts} rows).")
