@@ -1,6 +1,7 @@
 """`plumb`: the one command in front of every job. Errors a user can meet end as one clear line
 and a non-zero exit; everything heavy is imported inside the command that needs it."""
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.errors import PlumbError
+from pipeline.export.command import export_command
 from pipeline.settings import get_settings
 
 app = typer.Typer(help="Plumbline: document Q&A with page-exact citations that learns from feedback.", no_args_is_help=True)
@@ -30,6 +32,19 @@ def run(job, *args, **kwargs):
         return job(*args, **kwargs)
     except PlumbError as exc:
         fail(str(exc))
+
+
+def reported(command):
+    """A typer command whose project errors end as one clear line (keeps the signature typer reads)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return run(command, *args, **kwargs)
+
+    return wrapper
+
+
+app.command("export")(reported(export_command))
 
 
 @app.command()
