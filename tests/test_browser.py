@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from uuid import uuid4
 
@@ -13,10 +14,11 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from pipeline.embeddings import Embedder
-from pipeline.feedback import create_tables
+from pipeline.feedback import create_tables, make_store
 from pipeline.feedback.local_dynamo import free_port
 from pipeline.index.embedded import EmbeddedIndex
 from pipeline.ingest import ingest_files, make_splitter
+from pipeline.records import Citation, Feedback, Turn
 from pipeline.samples import write_samples
 from pipeline.settings import Settings
 
@@ -47,6 +49,17 @@ def wait_until_responds(url: str, process: subprocess.Popen, timeout: float = 12
     raise TimeoutError(f"{url} did not answer in {timeout} s")
 
 
+def seed_feedback(settings: Settings) -> None:
+    """One rated turn, so the admin page has something to chart and export."""
+    store = make_store(settings)
+    turn = Turn(session_id="s-seed", user="carol", question="What is the frost depth?", condensed_question="What is the frost depth?",
+                answer="Frost depth is 42 inches.", model_id="SmolLM2-135M-Instruct", prompt_version="plumb-answer-v1",
+                citations=[Citation(source="samples/design-criteria.pdf", page=5, passage="Frost depth is 42 inches.", score=0.9)])
+    store.save_turn(turn)
+    store.save_feedback(Feedback(session_id=turn.session_id, turn_id=turn.turn_id, user="carol", rating=5, note="Right."))
+    store.close()
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, dynamo_local, shared_models_dir, embedder: Embedder):
     home = tmp_path_factory.mktemp("browser-app")
@@ -59,8 +72,10 @@ def app_url(tmp_path_factory, dynamo_local, shared_models_dir, embedder: Embedde
         PLUMB_MAX_NEW_TOKENS="32",
         HF_HUB_OFFLINE="1",
     )
-    create_tables(Settings(_env_file=None, **{k.removeprefix("PLUMB_").lower(): v for k, v in env.items()
-                                               if k in ("PLUMB_DYNAMODB_ENDPOINT", "PLUMB_TABLE_PREFIX")}))
+    store_settings = Settings(_env_file=None, data_dir=home / "seed", dynamodb_endpoint=dynamo_local.endpoint,
+                              table_prefix=env["PLUMB_TABLE_PREFIX"])
+    create_tables(store_settings)
+    seed_feedback(store_settings)
     (home / "data").mkdir()
     (home / "data" / "models").symlink_to(shared_models_dir, target_is_directory=True)
     os.chdir(home)
@@ -125,3 +140,23 @@ def test_strongly_disagree_with_note_and_correction_survives_a_reload(page: Page
     expect(page.get_by_text("Saved feedback (version 1): strongly disagree")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Note: This is in section 03 30 00, part 3.2.")).to_be_visible()
     expect(page.get_by_text("Correction: Liquid-containing structures are wet cured for 14 days.")).to_be_visible()
+
+
+def test_admin_exports_and_downloads(page: Page, app_url: str, tmp_path: Path):
+    page.goto(f"{app_url}/admin?user=admin")
+    expect(page.get_by_role("button", name="Export feedback")).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Export feedback").click()
+    expect(page.get_by_text("Exported 1 feedback items")).to_be_visible(timeout=60_000)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download the export (zip)").click()
+    archive = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(archive)
+    names = zipfile.ZipFile(archive).namelist()
+    assert any(name.endswith("manifest.json") for name in names)
+    assert any("sft" in name for name in names)
+
+
+def test_non_admin_gets_no_admin_page(page: Page, app_url: str):
+    page.goto(f"{app_url}/admin?user=mallory")
+    expect(page.get_by_placeholder("Ask about the documents")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Export feedback")).to_have_count(0)

@@ -212,7 +212,7 @@ def restartable_dynamo(tmp_path, monkeypatch):
 
 def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everything(restartable_dynamo, tmp_path):
     settings = get_settings()
-    bulk_store(settings, bulk_pairs(3000, passages=3))
+    bulk_store(settings, bulk_pairs(1500, passages=3))
     out = tmp_path / "out"
     outcome: dict = {}
 
@@ -237,7 +237,7 @@ def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everyth
     restartable_dynamo.start()
     assert Watermarks(settings).get(str(out.resolve())) is None, "the watermark did not move"
     export, manifest = run(settings, out)
-    assert manifest["items"] == 3000 and len(rows(export, "ratings")) == 3000
+    assert manifest["items"] == 1500 and len(rows(export, "ratings")) == 1500
     assert [p.name for p in out.iterdir()] == [export.name]
 
 
@@ -259,3 +259,15 @@ def test_export_command_runs_the_job_with_its_options(dynamo_settings, seeded, t
     assert "john.doe@example.com" in (export / "ratings" / "train.jsonl").read_text()
     refused = CliRunner().invoke(app, ["--out", str(out), "--mode", "weekly"])
     assert isinstance(refused.exception, ConfigError) and "'weekly'" in str(refused.exception)
+
+
+def test_recent_exports_lists_only_complete_exports_newest_first(dynamo_settings, seeded, tmp_path):
+    from pipeline.export.destinations import recent_exports
+
+    out = tmp_path / "out"
+    first, _ = run(dynamo_settings, out, mode="all")
+    second, _ = run(dynamo_settings, out, mode="all")
+    (out / ".partial-unfinished").mkdir()
+    (out / ".partial-unfinished" / "manifest.json").write_text("{}")
+    (out / "no-manifest").mkdir()
+    assert [m["export_id"] for m in recent_exports(out)] == [second.name, first.name]

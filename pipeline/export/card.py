@@ -81,7 +81,8 @@ def _card_text(content: dict) -> str:
         'sft = load_dataset("path/to/this/export", "sft")',
         "```",
         "",
-        "`manifest.json` lists every file with its row count and sha256, the filters and the watermark.",
+        "`manifest.json` lists every file with its row count and sha256, the filters and the watermark. It is "
+        "written last: an export folder (or S3 prefix) without it is incomplete and must be ignored.",
         "",
     ]
     return "\n".join(header + body)
