@@ -14,6 +14,7 @@ from pipeline.errors import PlumbError
 from pipeline.records import Turn, new_id
 
 HISTORY_LIMIT = 30
+QUESTION_MAX_CHARS = 4000
 
 
 def chat_page(user: User) -> None:
@@ -25,7 +26,7 @@ def chat_page(user: User) -> None:
     turns: list[Turn] = st.session_state.setdefault("turns", [])
     for turn in turns:
         _show_turn(turn, user)
-    if question := st.chat_input("Ask about the documents"):
+    if question := st.chat_input("Ask about the documents", max_chars=QUESTION_MAX_CHARS):
         _answer(question, turns, user)
 
 
@@ -111,6 +112,10 @@ def _answer(question: str, turns: list[Turn], user: User) -> None:
     turn = Turn(session_id=st.session_state["session_id"], user=user.name, **answer.model_dump())
     turns.append(turn)
     st.query_params["conversation"] = turn.session_id
-    if services.store().save_turn(turn).queued:
-        st.toast("The conversation is saved on this server and will sync when the feedback store is back.")
+    try:
+        if services.store().save_turn(turn).queued:
+            st.toast("The conversation is saved on this server and will sync when the feedback store is back.")
+    except PlumbError as exc:
+        st.error(f"This answer could not be stored, so it cannot be rated: {exc}")
+        st.stop()
     st.rerun()

@@ -113,3 +113,15 @@ def test_sidebar_lists_only_the_users_own_conversations(app_env):
     assert not [b for b in bob.sidebar.button if b.key and b.key.startswith("conv-")]
     alice = open_app("alice")
     assert [b.label for b in alice.sidebar.button if b.key and b.key.startswith("conv-")] == [QUESTION]
+
+
+def test_model_endpoint_down_is_a_clear_message(app_env, monkeypatch):
+    monkeypatch.setenv("PLUMB_LLM_BACKEND", "openai")
+    monkeypatch.setenv("PLUMB_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("PLUMB_LLM_MAX_RETRIES", "0")
+    from pipeline.settings import get_settings
+
+    get_settings.cache_clear()
+    at = ask(open_app())
+    assert "not answering" in at.error[0].value
+    assert make_store(app_env).user_sessions("alice") == []
