@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from synthetic_corpus import Corpus, exact_top_k, make_corpus, make_queries
 
 from pipeline.index.base import Chunk

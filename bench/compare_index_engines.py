@@ -72,8 +72,9 @@ class UsearchVectors:
         from usearch.index import Index
 
         self.path = directory / "vectors.usearch"
-        self.index = Index(ndim=DIMENSION, metric="ip", dtype="f32", connectivity=16, expansion_add=128,
-                           expansion_search=64)
+        self.index = Index(
+            ndim=DIMENSION, metric="ip", dtype="f32", connectivity=16, expansion_add=128, expansion_search=64
+        )
         self.index.add(np.arange(len(vectors)), vectors)
         self.index.save(str(self.path))
 
@@ -137,15 +138,18 @@ class Fts5Keywords:
         self.db.execute("CREATE INDEX chunks_source ON chunks(source)")
         self.db.execute("CREATE VIRTUAL TABLE chunk_text USING fts5(text)")
         with self.db:
-            self.db.executemany("INSERT INTO chunks VALUES (?, ?, ?)", (
-                (i, s, v.tobytes()) for i, (s, v) in enumerate(zip(corpus.source_of, corpus.vectors))))
+            self.db.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?)",
+                ((i, s, v.tobytes()) for i, (s, v) in enumerate(zip(corpus.source_of, corpus.vectors))),
+            )
             self.db.executemany("INSERT INTO chunk_text(rowid, text) VALUES (?, ?)", enumerate(corpus.texts))
 
     def search(self, query: str, k: int) -> list[int]:
         words = [w for w in re.findall(r"\w+", query.lower()) if w not in self.stopwords]
         match = " OR ".join(f'"{w}"' for w in words)
-        rows = self.db.execute("SELECT rowid FROM chunk_text WHERE chunk_text MATCH ? ORDER BY rank LIMIT ?",
-                               (match, k))
+        rows = self.db.execute(
+            "SELECT rowid FROM chunk_text WHERE chunk_text MATCH ? ORDER BY rank LIMIT ?", (match, k)
+        )
         return [row for (row,) in rows]
 
     def replace(self, source: str, rows: np.ndarray, corpus: Corpus) -> None:
@@ -153,10 +157,12 @@ class Fts5Keywords:
             old = [r for (r,) in self.db.execute("SELECT rowid FROM chunks WHERE source = ?", (source,))]
             self.db.executemany("DELETE FROM chunk_text WHERE rowid = ?", ((r,) for r in old))
             self.db.execute("DELETE FROM chunks WHERE source = ?", (source,))
-            self.db.executemany("INSERT INTO chunks VALUES (?, ?, ?)", (
-                (int(r), source, corpus.vectors[r].tobytes()) for r in rows))
-            self.db.executemany("INSERT INTO chunk_text(rowid, text) VALUES (?, ?)",
-                                ((int(r), corpus.texts[r]) for r in rows))
+            self.db.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?)", ((int(r), source, corpus.vectors[r].tobytes()) for r in rows)
+            )
+            self.db.executemany(
+                "INSERT INTO chunk_text(rowid, text) VALUES (?, ?)", ((int(r), corpus.texts[r]) for r in rows)
+            )
 
     def reopen(self, directory: Path) -> np.ndarray:
         self.db.close()
@@ -193,8 +199,13 @@ class TantivyKeywords:
     def _open(self):
         tantivy = self.tantivy
         index = tantivy.Index(self.schema, path=str(self.path))
-        analyzer = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(40))
-                    .filter(tantivy.Filter.lowercase()).filter(tantivy.Filter.stopword("english")).build())
+        analyzer = (
+            tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+            .filter(tantivy.Filter.remove_long(40))
+            .filter(tantivy.Filter.lowercase())
+            .filter(tantivy.Filter.stopword("english"))
+            .build()
+        )
         index.register_tokenizer("en_text", analyzer)
         self.analyzer = analyzer
         return index
@@ -209,8 +220,10 @@ class TantivyKeywords:
 
     def search(self, query: str, k: int) -> list[int]:
         tantivy = self.tantivy
-        terms = [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "text", t))
-                 for t in self.analyzer.analyze(query)]
+        terms = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "text", t))
+            for t in self.analyzer.analyze(query)
+        ]
         searcher = self.index.searcher()
         hits = searcher.search(tantivy.Query.boolean_query(terms), k, count=False).hits
         return searcher.fast_field_values("row", [address for _, address in hits])
@@ -321,8 +334,14 @@ class LanceEngine:
     def _rows(self, corpus: Corpus, rows: np.ndarray):
         pa = self.pa
         vectors = pa.FixedSizeListArray.from_arrays(pa.array(corpus.vectors[rows].ravel()), DIMENSION)
-        return pa.table({"row": pa.array(rows, pa.int64()), "source": [corpus.source_of[r] for r in rows],
-                         "text": [corpus.texts[r] for r in rows], "vector": vectors})
+        return pa.table(
+            {
+                "row": pa.array(rows, pa.int64()),
+                "source": [corpus.source_of[r] for r in rows],
+                "text": [corpus.texts[r] for r in rows],
+                "vector": vectors,
+            }
+        )
 
     @staticmethod
     def _rows_and_similarity(table, query_vector: np.ndarray) -> list[int]:
@@ -331,7 +350,13 @@ class LanceEngine:
         return table["row"].to_pylist()
 
     def dense(self, query: str, query_vector: np.ndarray, k: int) -> list[int]:
-        result = self.table.search(query_vector).distance_type("dot").limit(k).select(["row", "vector", "_distance"]).to_arrow()
+        result = (
+            self.table.search(query_vector)
+            .distance_type("dot")
+            .limit(k)
+            .select(["row", "vector", "_distance"])
+            .to_arrow()
+        )
         return result["row"].to_pylist()
 
     def keyword(self, query: str, query_vector: np.ndarray, k: int) -> list[int]:
@@ -339,8 +364,16 @@ class LanceEngine:
         return self._rows_and_similarity(result, query_vector)
 
     def hybrid(self, query: str, query_vector: np.ndarray, k: int) -> list[int]:
-        result = (self.table.search(query_type="hybrid").vector(query_vector).text(query).distance_type("dot")
-                  .rerank(self.reranker).limit(k).select(["row", "vector"]).to_arrow())
+        result = (
+            self.table.search(query_type="hybrid")
+            .vector(query_vector)
+            .text(query)
+            .distance_type("dot")
+            .rerank(self.reranker)
+            .limit(k)
+            .select(["row", "vector"])
+            .to_arrow()
+        )
         return self._rows_and_similarity(result, query_vector)
 
     def replace(self, source: str, rows: np.ndarray, corpus: Corpus) -> None:
@@ -437,10 +470,15 @@ def measure(name: str, corpus: Corpus, queries: list[str], query_vectors: np.nda
         rows = np.array([i for i, s in enumerate(corpus.source_of[: SOURCE_SIZE * 2]) if s == source])
         replace_ms = timed(engine.replace, source, rows, corpus) * 1000
         return {
-            "engine": engine.name, "build s": build_s, "reopen s": reopen_s, "replace doc ms": replace_ms,
-            "dense p50/p95": latencies_ms(engine.dense, queries, query_vectors), "recall@10": recall,
+            "engine": engine.name,
+            "build s": build_s,
+            "reopen s": reopen_s,
+            "replace doc ms": replace_ms,
+            "dense p50/p95": latencies_ms(engine.dense, queries, query_vectors),
+            "recall@10": recall,
             "keyword p50/p95": latencies_ms(engine.keyword, queries, query_vectors),
-            "hybrid p50/p95": latencies_ms(engine.hybrid, queries, query_vectors), "persistence": NOTES[name],
+            "hybrid p50/p95": latencies_ms(engine.hybrid, queries, query_vectors),
+            "persistence": NOTES[name],
         }
     finally:
         shutil.rmtree(directory, ignore_errors=True)

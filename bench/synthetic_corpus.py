@@ -10,13 +10,18 @@ import numpy as np
 
 DIMENSION = 384
 WORDS_PER_CHUNK = 170  # a 1000-character chunk of English prose
-STOPWORDS = (
+STOPWORD_TEXT = (
     "the of and to a in is that for it as with be on by this are or from at not which an shall "
     "have was all any such where when if than other each its may must into been no only but "
     "more also these those can between under over per"
-).split()
-SYLLABLES = "ba be bi bo bu ca ce co cu da de di do du fa fe fi fo ga ge go la le li lo lu ma me mi mo " \
-    "mu na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo za ze".split()
+)
+SYLLABLE_TEXT = (
+    "ba be bi bo bu ca ce co cu da de di do du fa fe fi fo ga ge go la le li lo lu ma me mi mo "
+    "mu na ne ni no nu pa pe pi po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo "
+    "za ze"
+)
+STOPWORDS = STOPWORD_TEXT.split()
+SYLLABLES = SYLLABLE_TEXT.split()
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,7 @@ def _texts(labels: np.ndarray, vocab: list[str], rng: np.random.Generator) -> li
     clauses = rng.integers(0, [50, 99, 99], size=(n, 3))
     parts = rng.integers(0, 10**6, size=n)
     return [
-        " ".join(row) + f" {a:02d} {b:02d} {c:02d} PX-{part:06d}"
-        for row, (a, b, c), part in zip(words, clauses, parts)
+        " ".join(row) + f" {a:02d} {b:02d} {c:02d} PX-{part:06d}" for row, (a, b, c), part in zip(words, clauses, parts)
     ]
 
 

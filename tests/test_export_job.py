@@ -212,7 +212,7 @@ def restartable_dynamo(tmp_path, monkeypatch):
 
 def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everything(restartable_dynamo, tmp_path):
     settings = get_settings()
-    bulk_store(settings, bulk_pairs(1500, passages=3))
+    bulk_store(settings, bulk_pairs(1000, passages=3))
     out = tmp_path / "out"
     outcome: dict = {}
 
@@ -227,6 +227,7 @@ def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everyth
     deadline = time.monotonic() + 60
     while not any(out.glob(".partial-*")) and worker.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert worker.is_alive(), "the export finished before DynamoDB Local could be stopped: seed more items"
     restartable_dynamo.stop()
     worker.join(120)
 
@@ -237,7 +238,7 @@ def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everyth
     restartable_dynamo.start()
     assert Watermarks(settings).get(str(out.resolve())) is None, "the watermark did not move"
     export, manifest = run(settings, out)
-    assert manifest["items"] == 1500 and len(rows(export, "ratings")) == 1500
+    assert manifest["items"] == 1000 and len(rows(export, "ratings")) == 1000
     assert [p.name for p in out.iterdir()] == [export.name]
 
 
@@ -271,3 +272,13 @@ def test_recent_exports_lists_only_complete_exports_newest_first(dynamo_settings
     (out / ".partial-unfinished" / "manifest.json").write_text("{}")
     (out / "no-manifest").mkdir()
     assert [m["export_id"] for m in recent_exports(out)] == [second.name, first.name]
+
+
+def test_unreachable_dynamodb_is_reported_before_anything_is_written(monkeypatch, tmp_path):
+    from pipeline.feedback.local_dynamo import free_port
+
+    monkeypatch.setenv("PLUMB_DYNAMODB_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+        run(get_settings(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -215,7 +215,8 @@ def test_concurrent_readers_see_whole_versions_while_a_writer_replaces(index, pa
     vector = embed("gaskets submittal")
 
     def version(number: int) -> list[Chunk]:
-        return [Chunk(f"live#{i}", "live.pdf", i, f"gaskets submittal version{number} part{i}", vector) for i in range(6)]
+        text = f"gaskets submittal version{number} part"
+        return [Chunk(f"live#{i}", "live.pdf", i, f"{text}{i}", vector) for i in range(6)]
 
     index.replace_source("live.pdf", version(0))
     stop, failures = threading.Event(), []

@@ -96,12 +96,15 @@ def test_a_write_that_fails_midway_changes_nothing(index, path):
 def test_a_writer_killed_midway_leaves_a_whole_version(path):
     """SIGKILL while a process replaces a large source over and over: every version it left
     behind is complete, and the lock it held does not block the next writer."""
-    writer = run_python(f"""
+    writer = run_python(
+        f"""
         index = EmbeddedIndex(Path({str(path)!r}), {DIMENSION})
         for version in range(1000):
             index.replace_source("big.pdf", chunks("big.pdf", 300, version=version))
             print(version, flush=True)
-        """, stdout=subprocess.PIPE)
+        """,
+        stdout=subprocess.PIPE,
+    )
     for _ in range(3):
         writer.stdout.readline()
     writer.kill()
@@ -117,9 +120,8 @@ def test_a_writer_killed_midway_leaves_a_whole_version(path):
 
 def test_a_busy_writer_elsewhere_is_waited_for_then_reported(index, path, monkeypatch):
     monkeypatch.setattr(tantivy_store, "WRITE_LOCK_TIMEOUT_S", 0.3)
-    with TantivyStore(path).writer():
-        with pytest.raises(IndexUnavailable, match="Another process"):
-            index.replace_source("a.pdf", chunks("a.pdf", 2))
+    with TantivyStore(path).writer(), pytest.raises(IndexUnavailable, match="Another process"):
+        index.replace_source("a.pdf", chunks("a.pdf", 2))
     index.replace_source("a.pdf", chunks("a.pdf", 2))
     assert index.sources() == {"a.pdf": 2}
 
@@ -202,12 +204,14 @@ def test_partitions_follow_replacements_and_retraining(partitioned):
     partitioned.replace_source("doc0.pdf", vector_chunks("doc0.pdf", fresh))
     hits = partitioned.search("", fresh[7], 1, mode="dense")
     assert (hits[0].chunk_id, hits[0].similarity) == ("doc0.pdf#7", pytest.approx(1.0, abs=1e-5))
+    vectors = {f"doc0.pdf#{i}": v for i, v in enumerate(fresh)}
+    vectors |= {f"doc{n}.pdf#{i}": v for n in range(1, 4) for i, v in enumerate(clustered(500, seed=n))}
+    assert recall_at_10(partitioned, vectors, clustered(50, seed=97)) >= 0.95
     trained = partitioned._snapshot.partitions.trained_rows
     for number in range(4, 9):  # more than doubles the rows: partitions are trained afresh
         partitioned.replace_source(f"doc{number}.pdf", vector_chunks(f"doc{number}.pdf", clustered(500, seed=number)))
     assert partitioned._snapshot.partitions.trained_rows > trained
-    vectors = {f"doc{n}.pdf#{i}": v for n in range(1, 9) for i, v in enumerate(clustered(500, seed=n))}
-    vectors |= {f"doc0.pdf#{i}": v for i, v in enumerate(fresh)}
+    vectors |= {f"doc{n}.pdf#{i}": v for n in range(4, 9) for i, v in enumerate(clustered(500, seed=n))}
     assert recall_at_10(partitioned, vectors, clustered(50, seed=98)) >= 0.95
     for number in range(9):
         partitioned.delete_source(f"doc{number}.pdf")

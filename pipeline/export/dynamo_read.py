@@ -22,7 +22,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import JSONParser, ResponseParserFactory
 
 from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
-from pipeline.feedback.tables import CONNECTION, FeedbackByDay, FeedbackItem, credentials
+from pipeline.feedback.tables import (
+    CONNECTION,
+    FeedbackByDay,
+    FeedbackItem,
+    credentials,
+)
 from pipeline.records import Feedback, Turn
 from pipeline.settings import Settings
 

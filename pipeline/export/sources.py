@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
+from pipeline.export.build import scratch_db
 from pipeline.export.dynamo_read import (
     feedback_from_item,
     feedback_items,
@@ -54,7 +55,7 @@ class LatestVersions:
     """Feedback versions staged on disk, keeping only the highest version per turn and user."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path)
+        self._db = scratch_db(path)
         self._db.execute("CREATE TABLE latest (turn_user TEXT PRIMARY KEY, version INTEGER, feedback TEXT)")
 
     def add_all(self, versions: Iterable[Feedback], stats: ReadStats) -> None:
@@ -144,7 +145,7 @@ class S3ExportSource:
     def rated(self, window: Window, scratch: Path) -> Iterator[Rated]:
         self._summary(self._turns)
         staged = LatestVersions(scratch / "latest.sqlite")
-        turns = sqlite3.connect(scratch / "turns.sqlite")
+        turns = scratch_db(scratch / "turns.sqlite")
         try:
             staged.add_all(self._versions(window), self.stats)
             turns.execute(

@@ -41,7 +41,7 @@ class RowsWriter:
         if self.file_format == "jsonl":
             if self._text is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._text = self.path.open("w", encoding="utf-8")
+                self._text = self.path.open("w", encoding="utf-8", buffering=1 << 20)
             self._text.write(line + "\n")
             return
         self._batch.append(row)

@@ -1,31 +1,35 @@
 """Plumbline's default index: on disk in one directory, no server.
 
-How it is built, and why (figures from `bench/compare_index_engines.py`, 100k synthetic chunks,
-384-wide vectors, this project's 2-core machine; latencies p50/p95 in ms):
+How it is built, and why. Figures from `bench/compare_index_engines.py` at 100k synthetic chunks
+(384-wide vectors, 400-chunk documents) on the 2-core development machine, latencies p50/p95 in ms;
+they vary several-fold with other work on the machine, the ranking does not:
 
-    engine                     dense        recall@10  keyword       hybrid        replace a document
-    numpy exact + SQLite FTS5  5.0/6.1      1.0        15.8/43.6     22.2/50.7     28 ms
-    usearch HNSW + FTS5        0.4/0.6      0.988      15.7/44.7     16.6/45.4     265 ms (index file rewritten)
-    FAISS HNSW + bm25s         0.2/0.5      1.0        3.1/8.2       4.2/11.0      27.5 s (neither can update)
-    numpy exact + tantivy      see below    1.0        0.2/0.4       see below     ~160 ms
-    LanceDB (native FTS)       164/231      1.0        5.0/6.7       175/199       19 ms
+    engine                        dense      recall@10  keyword     hybrid       replace a document
+    numpy exact + SQLite FTS5     15.9/23.9  1.0        16.3/47.6   47.9/106.8   147 ms
+    usearch HNSW + SQLite FTS5    0.4/0.6    0.993      16.2/44.7   17.0/45.7    396 ms, build 59 s
+    FAISS HNSW + bm25s            0.3/0.4    1.0        3.0/4.0     3.5/4.5      22.9 s (full rebuild)
+    numpy exact + tantivy         5.2/6.8    1.0        0.2/0.4     5.5/5.9      47 ms
+    usearch HNSW + tantivy        0.5/0.7    0.988      0.2/0.4     0.8/1.3      398 ms, build 31 s
+    LanceDB (native FTS)          186/231    1.0        16.7/26.4   186/222      18 ms
+    this index (tantivy + IVF)    6.7/7.9    1.0        0.3/0.8     7.4/8.6      256 ms
 
-- Keyword search decides it. SQLite FTS5 ranks every document that holds any query word, so
-  ordinary questions take 15-50 ms at 100k chunks; bm25s is fast but cannot add or delete a
-  document (every ingest rebuilds everything); LanceDB's hybrid query costs over 150 ms. Tantivy
-  (Lucene's design in Rust, BM25 with block-max WAND) answers in well under a millisecond and
-  deletes by source in the same atomic commit as the additions.
-- Dense search is exact: one matrix-vector product over every vector takes about 5 ms at 100k
-  chunks, recall is 1.0 by construction, and there is no graph to rebuild or keep in step with
-  the documents. HNSW (usearch, FAISS) is faster but would be a second file to keep consistent
-  with the text, and its build time (30-120 s at 100k) would be paid at every restart or save.
-- Everything lives in the tantivy index (text, metadata, vector bytes), so a write is one commit:
-  a failure before it leaves the previous commit as it was, and tantivy's lock file keeps two
-  writers, in any processes, from interleaving. The vectors are read into memory at open.
+- Keyword search decides the text side. SQLite FTS5 scores every document holding any query word,
+  so ordinary questions take 15-50 ms; bm25s cannot add or delete a document (every ingest rebuilds
+  everything); LanceDB's searches cost tens to hundreds of ms through its query planner. Tantivy
+  (Lucene's design in Rust: BM25 with block-max WAND) answers in under a millisecond and deletes a
+  source in the same atomic commit that adds its new chunks.
+- Everything lives in that one tantivy index (text, metadata, vector bytes), so a write is one
+  commit: a failure before it leaves the previous commit as it was, and tantivy's lock file keeps
+  writers in different processes from interleaving. HNSW graphs (usearch, FAISS) are faster, but
+  they would be a second file to keep consistent with the text, rewritten at every save and
+  rebuilt (30-60 s at 100k) whenever it and the text disagree.
+- Vectors are read into memory at open (about 3 s at 100k chunks) and searched with numpy:
+  exactly below 20k chunks, above that over the nearest k-means partitions (`partitions.py`), which
+  keeps dense search near 5 ms when the machine is busy, where an exact scan takes 16-45 ms.
 
-Threads: searches read an immutable `Snapshot` (matrix + tantivy searcher of one commit); a write
-builds the next snapshot under a lock and swaps it in. Another process's commit is noticed by
-comparing the commit number on disk at each search, and the snapshot is reloaded then.
+Threads: searches read an immutable `Snapshot` (vectors, partitions and the tantivy searcher of one
+commit); a write builds the next snapshot under a lock and swaps it in. A commit by another process
+is noticed by comparing the commit number on disk at each search, and the snapshot is reloaded.
 """
 
 import threading

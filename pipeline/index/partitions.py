@@ -1,9 +1,12 @@
-"""Inverted-file partitions (IVF) that let dense search scan a tenth of the vectors.
+"""Inverted-file partitions (IVF): dense search scans the rows of the nearest 15% of k-means
+partitions instead of every row.
 
 An exact scan reads every vector (150 MB at 100k chunks), so it is bound by memory bandwidth and
 slows down as soon as other work or other users' searches share the machine: on the 2-core
-development machine its p95 went from 6 ms when idle to over 40 ms when busy, where scanning the
-nearest tenth of the partitions stayed near 1 ms with recall@10 above 0.99.
+development machine it took 5 ms when idle and 16-45 ms when busy, where the partitions kept dense
+search near 5 ms. Recall@10 against exact search: 1.0 on the synthetic benchmark corpus, and 0.975
+on 23.7k real passages (docstrings of installed packages) embedded with all-MiniLM-L6-v2 (0.96 when
+scanning 10%, 0.985 when scanning 20%).
 
 FAISS trains the k-means centroids. The partitions themselves are an array of each row's nearest
 centroid, kept here rather than in a FAISS index because FAISS indexes change in place and must
@@ -16,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_ROWS = 20_000  # below this an exact scan takes under a millisecond
-PROBED_SHARE = 0.1  # share of the partitions scanned per query
+MIN_ROWS = 20_000  # below this an exact scan takes a millisecond or two
+PROBED_SHARE = 0.15  # share of the partitions scanned per query
 TRAINING_POINTS_PER_CENTROID = 40  # FAISS asks for at least 39
 
 

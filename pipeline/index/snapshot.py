@@ -99,7 +99,11 @@ class Snapshot:
         nearest partitions when there are partitions, else (and within one source) exactly."""
         if source is not None:
             block = self.block(source)
-            return [] if block is None else _best(self.vectors, slice(block.start, block.start + block.count), query_vector, k)
+            return (
+                []
+                if block is None
+                else _best(self.vectors, slice(block.start, block.start + block.count), query_vector, k)
+            )
         if self.partitions is not None:
             rows = self.partitions.candidates(query_vector)
             if len(rows) >= k:
