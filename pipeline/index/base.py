@@ -6,7 +6,7 @@ this product leans on, so the index is this small protocol and LangChain meets i
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -63,3 +63,33 @@ class ChunkIndex(Protocol):
 
     def close(self) -> None:
         """Release files and connections."""
+
+
+def unit_vector(vector: np.ndarray, dimension: int, what: str) -> np.ndarray:
+    """`vector` scaled to length 1 (so inner product is cosine similarity), or a ValueError that says what is wrong."""
+    array = np.asarray(vector, dtype=np.float32)
+    if array.shape != (dimension,):
+        raise ValueError(
+            f"{what} has shape {array.shape}, but this index holds {dimension}-wide vectors: "
+            "embed with the model the index was built with."
+        )
+    norm = float(np.linalg.norm(array))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError(f"{what} is zero or not finite; it cannot be compared by cosine similarity.")
+    return array / norm
+
+
+def checked_chunks(source: str, chunks: Sequence[Chunk], dimension: int) -> list[Chunk]:
+    """Every index refuses bad input before anything is written, and stores unit vectors."""
+    if not source:
+        raise ValueError("A source (the document's path) is required.")
+    seen: set[str] = set()
+    checked = []
+    for chunk in chunks:
+        if chunk.source != source:
+            raise ValueError(f"Chunk {chunk.chunk_id!r} belongs to {chunk.source!r}, not to {source!r}.")
+        if chunk.chunk_id in seen:
+            raise ValueError(f"Chunk id {chunk.chunk_id!r} appears twice in {source!r}.")
+        seen.add(chunk.chunk_id)
+        checked.append(replace(chunk, vector=unit_vector(chunk.vector, dimension, f"The vector of chunk {chunk.chunk_id!r}")))
+    return checked

@@ -34,13 +34,12 @@ is noticed by comparing the commit number on disk at each search, and the snapsh
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import IndexUnavailable
-from pipeline.index.base import Chunk, Hit, SearchMode
+from pipeline.index.base import Chunk, Hit, SearchMode, checked_chunks, unit_vector
 from pipeline.index.fusion import reciprocal_rank_fusion
 from pipeline.index.snapshot import Snapshot
 from pipeline.index.tantivy_store import TantivyStore
@@ -61,7 +60,7 @@ class EmbeddedIndex:
         self._snapshot = self._load(self._store)
 
     def replace_source(self, source: str, chunks: Sequence[Chunk]) -> None:
-        chunks = self._checked(source, chunks)
+        chunks = checked_chunks(source, chunks, self._dimension)
         self._write(source, chunks)
 
     def delete_source(self, source: str) -> int:
@@ -79,7 +78,7 @@ class EmbeddedIndex:
             raise ValueError(f"Unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}.")
         if k <= 0:
             raise ValueError(f"k must be a positive number of results, not {k}.")
-        vector = self._unit(query_vector, "The query vector")
+        vector = unit_vector(query_vector, self._dimension, "The query vector")
         snapshot = self._current()
         match mode:
             case "dense":
@@ -151,29 +150,4 @@ class EmbeddedIndex:
         hits = self._open_store().keyword(snapshot.searcher, query, k, source)
         return [(snapshot.row(hit.source_key, hit.position), hit.score) for hit in hits]
 
-    def _checked(self, source: str, chunks: Sequence[Chunk]) -> list[Chunk]:
-        """Refuse bad input before anything is written, and store unit vectors."""
-        if not source:
-            raise ValueError("A source (the document's path) is required.")
-        seen: set[str] = set()
-        checked = []
-        for chunk in chunks:
-            if chunk.source != source:
-                raise ValueError(f"Chunk {chunk.chunk_id!r} belongs to {chunk.source!r}, not to {source!r}.")
-            if chunk.chunk_id in seen:
-                raise ValueError(f"Chunk id {chunk.chunk_id!r} appears twice in {source!r}.")
-            seen.add(chunk.chunk_id)
-            checked.append(replace(chunk, vector=self._unit(chunk.vector, f"The vector of chunk {chunk.chunk_id!r}")))
-        return checked
 
-    def _unit(self, vector: np.ndarray, what: str) -> np.ndarray:
-        array = np.asarray(vector, dtype=np.float32)
-        if array.shape != (self._dimension,):
-            raise ValueError(
-                f"{what} has shape {array.shape}, but this index holds {self._dimension}-wide vectors: "
-                "embed with the model the index was built with."
-            )
-        norm = float(np.linalg.norm(array))
-        if not np.isfinite(norm) or norm == 0.0:
-            raise ValueError(f"{what} is zero or not finite; it cannot be compared by cosine similarity.")
-        return array / norm

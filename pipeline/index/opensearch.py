@@ -10,7 +10,6 @@ vector scores (min-max) before averaging them, so the two scales can be compared
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, Self
 from urllib.parse import urlparse
 
@@ -27,7 +26,7 @@ from opensearchpy.exceptions import (
 from opensearchpy.exceptions import ConnectionError as ConnectionFailed
 
 from pipeline.errors import ConfigError, IndexUnavailable
-from pipeline.index.base import Chunk, Hit, SearchMode
+from pipeline.index.base import Chunk, Hit, SearchMode, checked_chunks, unit_vector
 from pipeline.settings import Settings
 
 RETURNED_FIELDS = ["chunk_id", "source", "page", "text", "vector"]
@@ -219,7 +218,7 @@ class OpenSearchIndex:
         switch from the old version to the new one in one step (atomically with one primary shard
         and one writer at a time). If indexing fails, nothing is refreshed: searches keep seeing
         the old version, and ingesting the document again repairs it."""
-        checked = self._checked(source, chunks)
+        checked = checked_chunks(source, chunks, self._dimension)
         with self._errors(f"indexing {source!r}"):
             self._client.delete_by_query(index=self._index, body={"query": _source_term(source)})
             # raise_on_error=False because the helper would otherwise raise on the first rejected
@@ -244,33 +243,7 @@ class OpenSearchIndex:
                 f"{_describe(first.get('error'))}; run `plumb index init` if the index mapping is out of date."
             )
 
-    def _checked(self, source: str, chunks: Sequence[Chunk]) -> list[Chunk]:
-        """Refuse bad input before anything is written (as the embedded index does), and store
-        unit vectors, on which the inner product the index ranks by is the cosine similarity."""
-        if not source:
-            raise ValueError("A source (the document's path) is required.")
-        seen: set[str] = set()
-        checked = []
-        for chunk in chunks:
-            if chunk.source != source:
-                raise ValueError(f"Chunk {chunk.chunk_id!r} belongs to {chunk.source!r}, not to {source!r}.")
-            if chunk.chunk_id in seen:
-                raise ValueError(f"Chunk id {chunk.chunk_id!r} appears twice in {source!r}.")
-            seen.add(chunk.chunk_id)
-            checked.append(replace(chunk, vector=self._unit(chunk.vector, f"The vector of chunk {chunk.chunk_id!r}")))
-        return checked
 
-    def _unit(self, vector: np.ndarray, what: str) -> np.ndarray:
-        array = np.asarray(vector, dtype=np.float32)
-        if array.shape != (self._dimension,):
-            raise ValueError(
-                f"{what} has shape {array.shape}, but this index holds {self._dimension}-wide vectors: "
-                "embed with the model the index was built with."
-            )
-        norm = float(np.linalg.norm(array))
-        if not np.isfinite(norm) or norm == 0.0:
-            raise ValueError(f"{what} is zero or not finite; it cannot be compared by cosine similarity.")
-        return array / norm
 
     def _action(self, chunk: Chunk) -> dict[str, Any]:
         # The chunk id is the document id, so a bulk request retried after a timeout
@@ -304,7 +277,7 @@ class OpenSearchIndex:
     ) -> list[Hit]:
         if k < 1:
             raise ValueError(f"k is {k}: ask for at least one passage.")
-        vector = self._unit(query_vector, "The query vector")
+        vector = unit_vector(query_vector, self._dimension, "The query vector")
         params: dict[str, str] = {}
         match mode:
             case "dense":
