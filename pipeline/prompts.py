@@ -21,17 +21,14 @@ CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
     ]
 )
 
-ANSWER_PROMPT = ChatPromptTemplate.from_messages(
-    [
-        MessagesPlaceholder("history"),
-        (
-            "human",
-            "Answer the question using only the numbered passages below, and cite the passages you use like [1]. "
-            "If the passages do not contain the answer, reply exactly: \"The documents don't cover this question.\"\n\n"
-            "Passages:\n{context}\n\nQuestion: {question}",
-        ),
-    ]
+# The last user turn; the export fills it with plain str.format (the same result, a fraction of the cost).
+ANSWER_REQUEST = (
+    "Answer the question using only the numbered passages below, and cite the passages you use like [1]. "
+    "If the passages do not contain the answer, reply exactly: \"The documents don't cover this question.\"\n\n"
+    "Passages:\n{context}\n\nQuestion: {question}"
 )
+
+ANSWER_PROMPT = ChatPromptTemplate.from_messages([MessagesPlaceholder("history"), ("human", ANSWER_REQUEST)])
 
 
 def format_history(history: list[tuple[str, str]]) -> str:

@@ -69,6 +69,8 @@ def _clean_text(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if value.replace("\n", "").replace("\t", "").isprintable():
+        return value  # the usual case, checked at C speed: a per-character pass costs a submit ~0.3 ms
     return "".join(ch for ch in value if ch in "\n\t" or ch.isprintable() or ch.isspace())
 
 

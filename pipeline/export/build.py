@@ -6,12 +6,13 @@ dicts, so memory stays flat however many items stream through.
 """
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
+
+import orjson
 
 from pipeline.export.formats import (
     FORMATS,
@@ -82,7 +83,7 @@ class DatasetBuilder:
         self._emit("ratings", split, [ratings_row(rated)])
         self._db.execute(
             "INSERT INTO answers VALUES (?, ?, ?, ?)",
-            (key, rated.feedback.rating, rated.turn.answer, json.dumps(rated.prompt, ensure_ascii=False)),
+            (key, rated.feedback.rating, rated.turn.answer, orjson.dumps(rated.prompt)),
         )
 
     def finish(self) -> BuildSummary:
@@ -108,8 +109,8 @@ class DatasetBuilder:
     def _emit(self, name: str, split: str, rows: list[Row]) -> None:
         for row in rows:
             # Rows are built with their keys always in the same order, so equal rows encode equally.
-            line = json.dumps(row, ensure_ascii=False)
-            digest = hashlib.blake2b(f"{name}\n{line}".encode(), digest_size=16).digest()
+            line = orjson.dumps(row)
+            digest = hashlib.blake2b(line, digest_size=16, person=name.encode()).digest()
             if self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (digest,)).rowcount == 0:
                 self.summary.duplicates_dropped += 1
                 continue
@@ -124,7 +125,7 @@ class DatasetBuilder:
             "ORDER BY question"
         )
         for key, rows in groupby(cursor, key=lambda row: row[0]):
-            yield key, (RatedAnswer(json.loads(prompt), answer, rating) for _, rating, answer, prompt in rows)
+            yield key, (RatedAnswer(orjson.loads(prompt), answer, rating) for _, rating, answer, prompt in rows)
 
 
 def scratch_db(path: Path) -> sqlite3.Connection:

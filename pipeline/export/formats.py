@@ -14,7 +14,7 @@ from itertools import combinations
 from typing import Any, Literal
 
 from pipeline.export.job import KtoNeutral
-from pipeline.prompts import ANSWER_PROMPT
+from pipeline.prompts import ANSWER_REQUEST
 from pipeline.records import Feedback, Turn
 
 Row = dict[str, Any]
@@ -78,8 +78,7 @@ def user_content(turn: Turn) -> str:
     context = "\n\n".join(
         f"[{n}] {citation.label()}\n{citation.passage}" for n, citation in enumerate(turn.citations, 1)
     )
-    messages = ANSWER_PROMPT.format_messages(history=[], context=context, question=question_text(turn))
-    return str(messages[-1].content)
+    return ANSWER_REQUEST.format(context=context, question=question_text(turn))
 
 
 def prompt(turn: Turn) -> list[Message]:

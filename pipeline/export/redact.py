@@ -28,16 +28,17 @@ def redact(text: str, region: str = "US") -> str:
     """
     if not text:
         return text
-    return _redact_cached(text, region)
+    clean = _redact_cached(text, region)
+    # Text without a change is returned as the very object passed in (the cache may hold an equal
+    # copy from an earlier turn), so callers can tell by identity that nothing was found.
+    return text if clean == text else clean
 
 
 @lru_cache(maxsize=8192)
 def _redact_cached(text: str, region: str) -> str:
-    # Cached because the same retrieved passages come back in many turns. Text without a change
-    # is returned as the same object, so callers can tell nothing was found by identity.
+    # Cached because the same retrieved passages come back in many turns.
     redacted = _EMAIL.sub(EMAIL_PLACEHOLDER, text) if "@" in text else text
-    redacted = _DIGIT_RUN.sub(lambda run: _redact_phones(run.group(0), region), redacted)
-    return text if redacted == text else redacted
+    return _DIGIT_RUN.sub(lambda run: _redact_phones(run.group(0), region), redacted)
 
 
 def _redact_phones(run: str, region: str) -> str:

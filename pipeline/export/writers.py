@@ -2,7 +2,7 @@
 
 import hashlib
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,18 +31,18 @@ class RowsWriter:
         self.dataset = dataset
         self.file_format = file_format
         self.rows = 0
-        self._text: IO[str] | None = None
+        self._text: BinaryIO | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._batch: list[Row] = []
 
-    def write(self, row: Row, line: str) -> None:
-        """Append `row`; `line` is its JSON encoding, already made to spot duplicates."""
+    def write(self, row: Row, line: bytes) -> None:
+        """Append `row`; `line` is its JSON encoding in UTF-8, already made to spot duplicates."""
         self.rows += 1
         if self.file_format == "jsonl":
             if self._text is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._text = self.path.open("w", encoding="utf-8", buffering=1 << 20)
-            self._text.write(line + "\n")
+                self._text = self.path.open("wb", buffering=1 << 20)
+            self._text.write(line + b"\n")
             return
         self._batch.append(row)
         if len(self._batch) >= PARQUET_BATCH_ROWS:

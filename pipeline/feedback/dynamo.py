@@ -8,11 +8,15 @@ TurnRejected before anything is written. Feedback always fits: its note and corr
 `pipeline.records` (4,000 and 20,000 characters, under 100 KB even at 4 bytes a character).
 
 Writes are idempotent. A turn is keyed by its client-made ids, so writing it again rewrites the same
-item. Feedback is keyed by turn, user and version, written only if that key is free; before writing,
-a submission equal in verdict (rating, note, correction, flagged sources) to the stored item of its
-own version or to the latest version is recognised as a repeat (double click, retry, outbox replay)
-and the stored item is returned instead. A different verdict whose version is taken (two tabs) gets
-the next free version, so nothing is lost and the later one counts as latest.
+item. Feedback is keyed by turn, user and version, written only if that key is free, and versions run
+1, 2, 3... without gaps. A submission equal in verdict (rating, note, correction, flagged sources) to
+the stored item of its own version or to the latest version is a repeat (double click, retry, outbox
+replay): the stored item is returned instead. A different verdict whose version is taken (two tabs)
+gets the next version, so nothing is lost and the later one counts as latest.
+
+A first verdict (version 1, nearly every submission) costs one conditional write: with versions
+gapless, a free version 1 means no history to compare against. Only when version 1 is taken, or
+for a change (version 2 and up), is the history read first.
 """
 
 import json
@@ -252,21 +256,28 @@ class DynamoFeedbackStore:
 
     def save_feedback(self, feedback: Feedback) -> Saved[Feedback]:
         feedback = checked_feedback(feedback)
-        table = self._tables.feedback
         with self._errors():
+            if feedback.version == 1 and self._put_new_version(feedback):
+                return Saved(feedback)
             while True:
                 history = self.feedback_history(feedback.turn_id, feedback.user)
                 repeat = repeat_of(feedback, history)
                 if repeat is not None:
                     return Saved(repeat)
-                version = max(feedback.version, history[-1].version + 1 if history else 1)
-                stored = feedback.model_copy(update={"version": version})
-                try:
-                    feedback_item(table, stored, datetime.now(UTC)).save(condition=table.version.does_not_exist())
+                stored = feedback.model_copy(update={"version": history[-1].version + 1 if history else 1})
+                if self._put_new_version(stored):
                     return Saved(stored)
-                except PynamoDBException as exc:
-                    if not is_condition_failure(exc):
-                        raise
+
+    def _put_new_version(self, feedback: Feedback) -> bool:
+        """Write this version of the verdict if no item holds it yet; False if one does."""
+        table = self._tables.feedback
+        try:
+            feedback_item(table, feedback, datetime.now(UTC)).save(condition=table.version.does_not_exist())
+        except PynamoDBException as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def get_turn(self, session_id: str, turn_id: str) -> Turn | None:
         table = self._tables.turns
