@@ -46,6 +46,30 @@ def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index
     assert [reason.split(":")[0] for reason in summary.skipped] == ["locked.pdf", "empty.md", "broken.pdf"]
 
 
+def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, embedder, monkeypatch):
+    """Several files share one encode call (and, with a small group, several groups run): every
+    chunk must still carry its own vector, and progress must name every file once."""
+    monkeypatch.setattr("pipeline.ingest.ENCODE_GROUP_CHUNKS", 3)
+    topics = {
+        "wind.md": "The basic wind speed for the pump station is 120 mph.",
+        "frost.md": "Frost depth is 42 inches below finished grade.",
+        "rebar.md": "Reinforcing steel is ASTM A615 Grade 60.",
+        "cover.md": "Concrete cast against earth needs 3 inches of cover.",
+    }
+    files = []
+    for name, text in topics.items():
+        (tmp_path / name).write_text(text)
+        files.append(tmp_path / name)
+    (tmp_path / "empty.md").write_text("")
+    seen: list[str] = []
+    summary = ingest_files([files[0], tmp_path / "empty.md", *files[1:]], index, embedder, SPLITTER, seen.append)
+    assert (summary.files, summary.chunks, len(summary.skipped)) == (4, 4, 1)
+    assert sorted(Path(path).name for path in seen) == sorted([*topics, "empty.md"])
+    for name, text in topics.items():
+        hit = _hits(index, embedder, text, mode="dense", k=1)[0]
+        assert hit.source == name and hit.score > 0.99, (name, hit)
+
+
 def test_cli_ingest_summary_and_delete(tmp_path: Path):
     folder = tmp_path / "docs"
     folder.mkdir()
