@@ -1,5 +1,6 @@
 """The export job against real DynamoDB Local: file contents, incremental reruns, faults."""
 
+import gc
 import hashlib
 import json
 import threading
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import ConfigError, StoreUnavailable
-from pipeline.export.job import ExportConfig, main
+from pipeline.export.job import ExportConfig, _fewer_collections, main
 from pipeline.export.watermark import Watermarks
 from pipeline.feedback.dynamo import DynamoFeedbackStore, create_tables
 from pipeline.feedback.local_dynamo import LocalDynamo
@@ -282,3 +283,16 @@ def test_unreachable_dynamodb_is_reported_before_anything_is_written(monkeypatch
     with pytest.raises(StoreUnavailable, match="cannot be reached"):
         run(get_settings(), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_overlapping_exports_give_the_collector_its_threshold_back():
+    """Two exports in one process (the admin page) that end in either order leave the process's
+    garbage collector as they found it."""
+    before = gc.get_threshold()
+    first, second = _fewer_collections(), _fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() != before
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before

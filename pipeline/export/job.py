@@ -7,6 +7,7 @@ at any point publishes nothing and the next run reads the same window again.
 
 import gc
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -193,14 +194,27 @@ def _fewer_collections() -> Iterator[None]:
     Each page DynamoDB returns decodes into tens of thousands of dicts and strings that live until
     the page is written out; at CPython's default threshold (a collection every 700 allocations) the
     collector walks them again and again, a fifth of the export's CPU. The export makes no cycles
-    worth collecting early, and the threshold goes back when it ends.
+    worth collecting early. The threshold goes back when the last of the exports running in this
+    process (the admin page may run two) ends.
     """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
+    global _exports_running, _thresholds
+    with _gc_lock:
+        if _exports_running == 0:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(50_000, 20, 100)
+        _exports_running += 1
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        with _gc_lock:
+            _exports_running -= 1
+            if _exports_running == 0:
+                gc.set_threshold(*_thresholds)
+
+
+_gc_lock = threading.Lock()
+_exports_running = 0
+_thresholds = gc.get_threshold()
 
 
 def _window(cfg: ExportConfig, previous: datetime | None, limit: datetime | None, now: datetime):
