@@ -48,7 +48,7 @@ def split_pages(pages: list[Page], splitter: RecursiveCharacterTextSplitter) -> 
 
 # Chunks of many files are encoded in one call: sentence-transformers sorts a call's texts by length
 # before batching, so a large mixed call pads far less than one small call per file (measured by
-# bench/bench_ingest.py: 592 chunks took 14.1 s file by file, 11.4 s in groups of 512).
+# bench/bench_ingest.py: 592 chunks took 14.1 s file by file, 11.4 s in groups of 512 or more).
 ENCODE_GROUP_CHUNKS = 1024
 
 
@@ -75,6 +75,7 @@ def ingest_files(
     summary = IngestSummary()
     started = time.perf_counter()
     group: list[ParsedFile] = []
+    waiting = 0  # chunks in `group`
     for path in files:
         try:
             pages = read_pages(path)
@@ -83,9 +84,10 @@ def ingest_files(
             progress(path)
             continue
         group.append(ParsedFile(path, pages, split_pages(pages, splitter)))
-        if sum(len(parsed.pieces) for parsed in group) >= ENCODE_GROUP_CHUNKS:
+        waiting += len(group[-1].pieces)
+        if waiting >= ENCODE_GROUP_CHUNKS:
             _index_group(group, index, embedder, summary, progress)
-            group = []
+            group, waiting = [], 0
     _index_group(group, index, embedder, summary, progress)
     summary.seconds = time.perf_counter() - started
     return summary
