@@ -1,11 +1,15 @@
 """The ingestion job: documents on disk -> pages -> overlapping chunks -> embeddings -> the index.
 
-Chunk ids are a hash of source, page and position, so re-ingesting a file produces the same ids and
-`replace_source` swaps its chunks in place instead of adding a second copy.
+Chunk ids are a hash of the source and the chunk's text (and which copy of that text in the source
+it is), so re-ingesting a file gives every unchanged chunk the id it had and `replace_source` swaps
+its chunks in place instead of adding a second copy. A turn stores the ids of the passages it cited:
+after a re-ingest an old id finds the very text that was cited, or nothing once that text is gone,
+never other text that took its place.
 """
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +31,11 @@ class IngestSummary:
     skipped: list[str] = field(default_factory=list)
 
 
-def chunk_id(source: str, page: int, ordinal: int) -> str:
-    return hashlib.sha256(f"{source}\x00{page}\x00{ordinal}".encode()).hexdigest()[:32]
+def chunk_id(source: str, text: str, occurrence: int) -> str:
+    """32 hex digits for the `occurrence`-th chunk (from 0) of `source` whose text is `text`.
+
+    The page is left out so that a chunk moved to another page by an edit keeps its id."""
+    return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:32]
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
@@ -40,9 +47,11 @@ def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterText
 def split_pages(pages: list[Page], splitter: RecursiveCharacterTextSplitter) -> list[tuple[str, Page, str]]:
     """(chunk id, page, text) for every chunk; chunks never cross a page, so each cites one page."""
     pieces = []
+    occurrences: Counter[str] = Counter()  # chunks of this source seen so far, by text
     for page in pages:
-        for ordinal, text in enumerate(splitter.split_text(page.text)):
-            pieces.append((chunk_id(page.source, page.page, ordinal), page, text))
+        for text in splitter.split_text(page.text):
+            pieces.append((chunk_id(page.source, text, occurrences[text]), page, text))
+            occurrences[text] += 1
     return pieces
 
 

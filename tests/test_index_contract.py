@@ -114,6 +114,7 @@ def ids(hits) -> list[str]:
 def test_empty_index_finds_nothing(index, mode):
     assert index.sources() == {}
     assert index.search("fire rating", np.ones(DIMENSION, np.float32), 5, mode=mode) == []
+    assert index.get([STAIRWELL]) == []
 
 
 def test_sources_counts_chunks(filled):
@@ -142,6 +143,26 @@ def test_delete_source_removes_every_chunk(filled, embed):
         assert {hit.source for hit in hits} <= {STRUCTURE}
     assert filled.delete_source(SPEC) == 0
     assert filled.delete_source("never/ingested.pdf") == 0
+
+
+def test_get_returns_chunks_by_id_in_the_order_asked(filled, passage_chunks):
+    spec = passage_chunks[SPEC]
+    found = filled.get([PART_CODE, "never-indexed", STAIRWELL])
+    assert [(c.chunk_id, c.source, c.page, c.text) for c in found] == [
+        (PART_CODE, SPEC, 2, spec[1].text),
+        (STAIRWELL, SPEC, 1, spec[0].text),
+    ]
+    assert found[1].vector == pytest.approx(spec[0].vector, abs=1e-5)
+    assert filled.get([]) == []
+
+
+def test_get_finds_nothing_of_replaced_or_deleted_chunks(filled, passage_chunks):
+    kept = f"{SPEC}#2"
+    filled.replace_source(SPEC, passage_chunks[SPEC][2:])
+    assert [c.chunk_id for c in filled.get([STAIRWELL, kept, PART_CODE])] == [kept]
+    filled.delete_source(SPEC)
+    assert filled.get([kept]) == []
+    assert len(filled.get([c.chunk_id for c in passage_chunks[STRUCTURE]])) == 4
 
 
 @pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])

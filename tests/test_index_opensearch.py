@@ -485,6 +485,29 @@ def test_bad_search_arguments_are_refused_before_anything_is_sent(server, index,
     assert server.requests == []
 
 
+def test_get_sends_one_multi_get_of_the_last_refresh_and_keeps_what_was_found(server, index):
+    found = {**raw_hit("c2", 1.0, [0.0, 1.0, 0.0, 0.0], page=7), "found": True}
+    del found["_score"]
+    server.reply("POST", "/plumb-chunks/_mget", (200, {"docs": [found, {"_index": INDEX, "_id": "gone", "found": False}]}))
+
+    (got,) = index.get(["c2", "gone"])
+
+    (sent,) = server.requests
+    assert (sent.method, sent.path, sent.query, sent.body) == (
+        "POST",
+        "/plumb-chunks/_mget",
+        {"realtime": "false"},
+        {"ids": ["c2", "gone"]},
+    )
+    assert (got.chunk_id, got.source, got.page, got.text) == ("c2", "spec.pdf", 7, "text of c2")
+    assert got.vector.tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_get_of_no_ids_sends_nothing(server, index):
+    assert index.get([]) == []
+    assert server.requests == []
+
+
 def test_sources_counts_chunks_per_document_with_a_terms_aggregation(server, index):
     buckets = [{"key": "a.pdf", "doc_count": 12}, {"key": "b.html", "doc_count": 3}]
     server.reply(
@@ -532,6 +555,7 @@ def test_an_unreachable_cluster_is_index_unavailable_naming_the_url():
         (lambda index: index.replace_source("spec.pdf", [chunk("c1")]), "indexing 'spec.pdf'"),
         (lambda index: index.delete_source("spec.pdf"), "deleting 'spec.pdf'"),
         (lambda index: index.sources(), "listing documents"),
+        (lambda index: index.get(["c1"]), "fetching chunks"),
     ],
 )
 def test_every_operation_on_a_cluster_that_went_away_fails_clearly(operation, doing):

@@ -36,6 +36,38 @@ def test_reingest_replaces_instead_of_duplicating(tmp_path: Path, index, embedde
     assert "14 days" in _hits(index, embedder, "cure concrete")[0].text
 
 
+def _paragraph(topic: str) -> str:
+    """About 300 characters: with SPLITTER (400, overlap 50) every paragraph is a chunk of its own."""
+    return f"{topic}. " + " ".join(f"Requirement {n} of {topic.lower()} applies." for n in range(1, 9))
+
+
+def _chunks_of(index, embedder, source: str) -> dict[str, str]:
+    """chunk id -> text of every chunk of `source`."""
+    hits = index.search("requirement", embedder.encode_one("requirement"), 100, mode="dense", source=source)
+    return {hit.chunk_id: hit.text for hit in hits}
+
+
+def test_an_old_chunk_id_finds_its_own_text_or_nothing_after_an_edit(tmp_path: Path, index, embedder):
+    topics = ["Formwork", "Curing", "Note", "Reinforcement", "Note", "Inspection"]
+    doc = tmp_path / "spec.md"
+    doc.write_text("\n\n".join(_paragraph(topic) for topic in topics))
+    ingest_files([doc], index, embedder, SPLITTER)
+    before = _chunks_of(index, embedder, "spec.md")
+    assert len(before) == 6, "the two identical notes are two chunks with ids of their own"
+
+    edited = ["Scope", *topics]
+    edited[4] = "Rebar"
+    doc.write_text("\n\n".join(_paragraph(topic) for topic in edited))
+    ingest_files([doc], index, embedder, SPLITTER)
+    after = _chunks_of(index, embedder, "spec.md")
+
+    for chunk_id, text in before.items():
+        assert [chunk.text for chunk in index.get([chunk_id])] in ([text], [])
+    unchanged = {chunk_id for chunk_id, text in before.items() if not text.startswith("Reinforcement.")}
+    assert len(unchanged) == 5 and unchanged <= set(after)
+    assert len(after) == 7
+
+
 def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index, embedder):
     good = write_pdf(tmp_path / "good.pdf", ["Anchor rods are ASTM F1554 Grade 36."])
     locked = write_encrypted_pdf(tmp_path / "locked.pdf", good)

@@ -58,6 +58,10 @@ class ChunkIndex(Protocol):
     ) -> list[Hit]:
         """The best `k` chunks for the query, best first, optionally only from `source`."""
 
+    def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids, in the order asked; an id the index does not hold (its text
+        was edited or its document deleted) is left out. This is how a cited passage is found again."""
+
     def sources(self) -> dict[str, int]:
         """Every indexed document with its number of chunks."""
 

@@ -92,6 +92,12 @@ class EmbeddedIndex:
                 ranked = reciprocal_rank_fusion([dense, keyword], k)
         return [snapshot.hit(row, score, vector) for row, score in ranked]
 
+    def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        snapshot = self._current()
+        found = self._open_store().find_ids(snapshot.searcher, chunk_ids)
+        rows = {snapshot.chunk_ids[row]: row for row in (snapshot.row(key, position) for key, position in found)}
+        return [snapshot.chunk(rows[chunk_id]) for chunk_id in chunk_ids if chunk_id in rows]
+
     def sources(self) -> dict[str, int]:
         return {block.source: block.count for block in self._current().blocks.values()}
 

@@ -151,6 +151,16 @@ def _hit(raw: dict[str, Any], query_vector: np.ndarray) -> Hit:
     )
 
 
+def _chunk(doc: dict[str, Any]) -> Chunk:
+    return Chunk(
+        chunk_id=doc["chunk_id"],
+        source=doc["source"],
+        page=doc["page"],
+        text=doc["text"],
+        vector=np.asarray(doc["vector"], dtype=np.float32),
+    )
+
+
 def _client(settings: Settings) -> OpenSearch:
     return OpenSearch(
         hosts=[settings.opensearch_url],
@@ -243,7 +253,14 @@ class OpenSearchIndex:
                 f"{_describe(first.get('error'))}; run `plumb index init` if the index mapping is out of date."
             )
 
-
+    def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """One multi-get by document id (the chunk id). `realtime=false` reads the last refresh, as
+        searches do, so a document half-way through its replacement is seen as it was before."""
+        if not chunk_ids:
+            return []
+        with self._errors("fetching chunks"):
+            response = self._client.mget(index=self._index, body={"ids": list(chunk_ids)}, realtime=False)
+        return [_chunk(doc["_source"]) for doc in response["docs"] if doc.get("found")]
 
     def _action(self, chunk: Chunk) -> dict[str, Any]:
         # The chunk id is the document id, so a bulk request retried after a timeout

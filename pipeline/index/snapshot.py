@@ -114,6 +114,15 @@ class Snapshot:
         """The row of a keyword hit; the searcher and the blocks come from one commit."""
         return self.blocks[key].start + position
 
+    def chunk(self, row: int) -> Chunk:
+        return Chunk(
+            chunk_id=self.chunk_ids[row],
+            source=self.sources[row],
+            page=self.pages[row],
+            text=self.texts[row],
+            vector=self.vectors[row].copy(),
+        )
+
     def hit(self, row: int, score: float, query_vector: np.ndarray) -> Hit:
         return Hit(
             chunk_id=self.chunk_ids[row],

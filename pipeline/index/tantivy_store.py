@@ -177,6 +177,21 @@ class TantivyStore:
             chunks.append((document.get_first("position"), chunk))
         return chunks
 
+    def find_ids(self, searcher: tantivy.Searcher, chunk_ids: Sequence[str]) -> list[tuple[int, int]]:
+        """(source key, position) of every chunk the searcher holds under one of `chunk_ids`."""
+        wanted = set(chunk_ids)
+        if not wanted:
+            return []
+        should = tantivy.Occur.Should
+        query = tantivy.Query.boolean_query(
+            [(should, tantivy.Query.term_query(self.schema, "chunk_id", chunk_id)) for chunk_id in wanted]
+        )
+        # Ingestion makes an id unique in the whole index (it hashes the source), so this limit finds all.
+        addresses = [address for _, address in searcher.search(query, len(wanted), count=False).hits]
+        keys = searcher.fast_field_values("source_key", addresses)
+        positions = searcher.fast_field_values("position", addresses)
+        return list(zip(keys, positions))
+
     def keyword(self, searcher: tantivy.Searcher, query: str, limit: int, source: str | None) -> list[KeywordHit]:
         """BM25 over the analysed text: any query word may match (OR), as search boxes expect."""
         words = dict.fromkeys(self._analyzer.analyze(query))
