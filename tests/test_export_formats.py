@@ -146,6 +146,7 @@ KEPT = [
     ("GB", "drawing 4471 2210 0512"),
     ("US", "job PRJ-2125550143-A"),
     ("US", "order 2125550143 was shipped"),
+    ("US", "Phone the supplier about PO 4155550143"),
     ("DE", "Charge 2125550143 geliefert"),
     ("US", "section 01 13 10, clause 3.2.1, page 21"),
     ("FR", "section 01 13 10 20"),

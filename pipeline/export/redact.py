@@ -7,9 +7,11 @@ it is what the answers are about.
 
 Why phonenumbers (Google's libphonenumber) and not a PII framework: Presidio and scrubadub, the
 maintained PII libraries, both find phone numbers by calling this same library, and Presidio also
-needs a spaCy model that no install here can fetch; for e-mail they use a regular expression like
-the one below. So the detector is libphonenumber's matcher at its default leniency (VALID: a real
-number of the region's plan, with the national prefix where one is dialled). Stricter leniencies
+needs a spaCy language model, which spaCy does not publish on PyPI (only unofficial copies are);
+for e-mail they use a regular expression like the one below. So the detector is libphonenumber's
+matcher at its default leniency (VALID: a real number of the region's plan, with the national
+prefix where one is dialled); given the text around a number it also skips dates with slashes and
+date-and-time stamps ("2024-08-15 10:30"). Stricter leniencies
 (STRICT_GROUPING, EXACT_GROUPING) were tried and rejected: they miss real numbers written in
 common groupings ("0151 2345 6789" in Germany, "04 1234 5678" in Australia). What libphonenumber
 cannot know is what a number is called in the text, so a few context rules decide, after it:
@@ -42,7 +44,7 @@ _BEFORE, _AFTER = 1, 3
 # Names of engineering identifiers, directly before the number: "S/N: 2125550143", "Project no. …".
 _LABEL = re.compile(
     r"\b(?:serial|s/n|sn|part|p/n|pn|project|proj|job|drawing|dwg|document|doc|ref|reference|item|"
-    r"model|asset|batch|contract|sheet|catalog|catalogue|cat|article|art|invoice|tag)"
+    r"model|asset|batch|contract|sheet|catalog|catalogue|cat|article|art|invoice|order|po|tag)"
     r"(?:\s*(?:no|nr|number)\b\.?)?\s*[:#.\-]?\s*$",
     re.IGNORECASE,
 )
