@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.errors import PlumbError
@@ -83,7 +84,9 @@ def _ingest(paths: list[Path], delete: str | None) -> None:
     finally:
         index.close()
     for reason in summary.skipped:
-        console.print(f"[yellow]Skipped[/yellow] {reason}")
+        console.print(f"[yellow]Skipped[/yellow] {escape(reason)}")
+    for note in summary.notes:
+        console.print(f"[yellow]Note[/yellow] {escape(note)}")
     console.print(
         f"Ingested {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
         f"in {summary.seconds:.1f} s; skipped {len(summary.skipped)}."
@@ -109,6 +112,8 @@ def ask(question: Annotated[str, typer.Argument(help="A question about the index
 def _ask(question: str) -> None:
     from pipeline.wiring import make_embedder, make_rag_chain, open_index
 
+    if not _is_utf8(question):
+        fail("The question holds bytes that are not UTF-8 text; set the terminal to UTF-8 and ask again.")
     settings = get_settings()
     embedder = make_embedder(settings)
     index = open_index(settings, embedder)
@@ -119,6 +124,16 @@ def _ask(question: str) -> None:
     for number, citation in enumerate(stream.answer.citations, start=1):
         console.print(f"[{number}] {citation.label()}  (score {citation.score:.3f})", markup=False)
     console.print(f"[dim]{stream.answer.model_id} · {stream.answer.timings_ms['total']:.0f} ms[/dim]")
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a command-line argument that held bytes that are not UTF-8 (Python keeps them as
+    lone surrogates, which the model's tokenizer and the terminal cannot encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @app.command("eval")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from pipeline.documents import Page, read_pages
+from pipeline.documents import Page, read_document
 from pipeline.embeddings import Embedder
 from pipeline.errors import IngestError
 from pipeline.index import Chunk, ChunkIndex
@@ -25,6 +25,7 @@ class IngestSummary:
     chunks: int = 0
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about files indexed in part (pages with no text layer)
 
 
 def chunk_id(source: str, page: int, ordinal: int) -> str:
@@ -78,12 +79,13 @@ def ingest_files(
     waiting = 0  # chunks in `group`
     for path in files:
         try:
-            pages = read_pages(path)
+            document = read_document(path)
         except IngestError as exc:
             summary.skipped.append(str(exc))
             progress(path)
             continue
-        group.append(ParsedFile(path, pages, split_pages(pages, splitter)))
+        summary.notes.extend(document.notes)
+        group.append(ParsedFile(path, document.pages, split_pages(document.pages, splitter)))
         waiting += len(group[-1].pieces)
         if waiting >= ENCODE_GROUP_CHUNKS:
             _index_group(group, index, embedder, summary, progress)
