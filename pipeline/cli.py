@@ -52,18 +52,22 @@ app.command("export")(reported(export_command))
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (searched recursively).")] = None,
     delete: Annotated[str | None, typer.Option("--delete", help="Remove this document (its source name or path).")] = None,
+    ocr: Annotated[bool, typer.Option("--ocr", help="Read scanned PDF pages (no text layer) with Tesseract OCR.")] = False,
 ) -> None:
     """Index PDF, Markdown, HTML and text documents, or remove one with --delete."""
-    run(_ingest, paths or [], delete)
+    run(_ingest, paths or [], delete, ocr)
 
 
-def _ingest(paths: list[Path], delete: str | None) -> None:
+def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
     from tqdm import tqdm
 
     from pipeline.documents import find_files, source_name
     from pipeline.ingest import ingest_files, make_splitter
+    from pipeline.ocr import require_tesseract
     from pipeline.wiring import make_embedder, open_index
 
+    if ocr:
+        require_tesseract()
     settings = get_settings()
     embedder = make_embedder(settings)
     index = open_index(settings, embedder)
@@ -80,7 +84,7 @@ def _ingest(paths: list[Path], delete: str | None) -> None:
         files = find_files(paths)
         splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
         with tqdm(total=len(files), unit="file", desc="Ingesting") as bar:
-            summary = ingest_files(files, index, embedder, splitter, progress=lambda _: bar.update())
+            summary = ingest_files(files, index, embedder, splitter, progress=lambda _: bar.update(), ocr=ocr)
     finally:
         index.close()
     for reason in summary.skipped:

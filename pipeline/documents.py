@@ -23,6 +23,7 @@ from pypdf.errors import PdfReadError
 from pipeline.errors import IngestError
 from pipeline.html_text import html_text
 from pipeline.normalise import normalise
+from pipeline.ocr import ocr_pages
 
 SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm"}
 
@@ -71,32 +72,40 @@ def read_pages(path: Path) -> list[Page]:
     return read_document(path).pages
 
 
-def read_document(path: Path) -> Document:
-    """The non-empty pages of one document, with a note naming PDF pages that draw an image but hold
-    no text (scans without a text layer). IngestError when the document cannot be read, holds no
-    text, or its name is not UTF-8."""
+def read_document(path: Path, ocr: bool = False) -> Document:
+    """The non-empty pages of one document. PDF pages that draw an image but hold no text (scans
+    without a text layer) are read by OCR when `ocr` is set, else named in a note; a note also names
+    the pages OCR read. IngestError when the document cannot be read, holds no text, or its name is
+    not UTF-8."""
     source = _utf8_source_name(path)
-    suffix = path.suffix.lower()
-    pictured: list[int] = []
     try:
-        if suffix == ".pdf":
-            texts, pictured = _pdf_pages(path)
-        elif suffix in {".html", ".htm"}:
-            texts = [html_text(_decode_html(path.read_bytes()))]
-        elif suffix in SUFFIXES:
-            texts = _decode(path.read_bytes()).split("\f")
-        else:
-            raise IngestError(f"{source}: unsupported file type {suffix!r} (PDF, Markdown, HTML and text are read).")
+        texts, pictured = _raw_texts(path, source)
+        texts = [_tidy(normalise(text)) for text in texts]
+        without_text = [number for number in pictured if not texts[number - 1]]
+        if ocr and without_text:
+            for number, text in ocr_pages(path, without_text).items():
+                texts[number - 1] = _tidy(normalise(text))
     except (OSError, PdfReadError, ValueError) as exc:
         raise IngestError(f"{source}: cannot be read ({exc}).") from exc
-    pages = [Page(source, number, _tidy(normalise(text))) for number, text in enumerate(texts, start=1)]
-    pages = [page for page in pages if page.text]
-    kept = {page.page for page in pages}
-    without_text = [number for number in pictured if number not in kept]
-    notes = [_no_text_layer(source, without_text)] if without_text else []
+    pages = [Page(source, number, text) for number, text in enumerate(texts, start=1) if text]
+    notes = _scan_notes(source, without_text, ocr)
+    if not pages and without_text and not ocr:
+        raise IngestError(notes[0])
     if not pages:
-        raise IngestError(notes[0] if notes else f"{source}: holds no text (empty, or a PDF without a text layer).")
+        raise IngestError(f"{source}: holds no text (empty, or a PDF without a text layer).")
     return Document(pages, notes)
+
+
+def _raw_texts(path: Path, source: str) -> tuple[list[str], list[int]]:
+    """The text of each page as extracted, and the numbers of the PDF pages that draw images."""
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return _pdf_pages(path)
+    if suffix in {".html", ".htm"}:
+        return [html_text(_decode_html(path.read_bytes()))], []
+    if suffix in SUFFIXES:
+        return _decode(path.read_bytes()).split("\f"), []
+    raise IngestError(f"{source}: unsupported file type {suffix!r} (PDF, Markdown, HTML and text are read).")
 
 
 def _utf8_source_name(path: Path) -> str:
@@ -111,10 +120,18 @@ def _utf8_source_name(path: Path) -> str:
     return source
 
 
-def _no_text_layer(source: str, numbers: list[int]) -> str:
-    """'scan.pdf: page 2 has no text layer ...' or 'scan.pdf: pages 2, 3 have no text layer ...'."""
-    pages = f"page {numbers[0]} has" if len(numbers) == 1 else f"pages {', '.join(map(str, numbers))} have"
-    return f"{source}: {pages} no text layer (scanned?); not searchable."
+def _scan_notes(source: str, without_text: list[int], ocr: bool) -> list[str]:
+    """The summary's note on the pages that have no text layer, if any."""
+    if not without_text:
+        return []
+    if ocr:
+        return [f"{source}: {_page_list(without_text)} read by OCR."]
+    return [f"{source}: no text layer on {_page_list(without_text)} (scanned?); `--ocr` reads them."]
+
+
+def _page_list(numbers: list[int]) -> str:
+    """'page 2' or 'pages 2, 3'."""
+    return f"page {numbers[0]}" if len(numbers) == 1 else f"pages {', '.join(map(str, numbers))}"
 
 
 def _decode(data: bytes) -> str:

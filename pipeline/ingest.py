@@ -68,18 +68,20 @@ def ingest_files(
     embedder: Embedder,
     splitter: RecursiveCharacterTextSplitter,
     progress: Callable[[Path], None] = lambda path: None,
+    ocr: bool = False,
 ) -> IngestSummary:
     """Ingest `files` (see `documents.find_files`). A document that cannot be read is recorded in
     `skipped` with the reason and the run goes on; `progress` is called once per file, when it is
     indexed or skipped. Files are read and split one by one, then encoded and indexed in groups of
-    about ENCODE_GROUP_CHUNKS chunks; each file still replaces its own chunks in one step."""
+    about ENCODE_GROUP_CHUNKS chunks; each file still replaces its own chunks in one step. With `ocr`,
+    scanned PDF pages are read by OCR (see `documents.read_document`)."""
     summary = IngestSummary()
     started = time.perf_counter()
     group: list[ParsedFile] = []
     waiting = 0  # chunks in `group`
     for path in files:
         try:
-            document = read_document(path)
+            document = read_document(path, ocr)
         except IngestError as exc:
             summary.skipped.append(str(exc))
             progress(path)

@@ -4,7 +4,7 @@ a PDF whose text layer holds ligatures, a PDF with scanned pages, Markdown and H
 from pathlib import Path
 
 from fpdf import FPDF
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
 
@@ -60,15 +60,23 @@ def write_ligature_pdf(path: Path, lines: list[bytes]) -> Path:
     return path
 
 
-def write_scanned_pdf(path: Path, pages: list[str | None]) -> Path:
-    """A PDF whose pages hold the given text, or (for None) only a picture, as a scan without OCR does."""
+def write_scanned_pdf(path: Path, pages: list[str], scanned: set[int]) -> Path:
+    """A PDF of `pages`; those numbered in `scanned` (from 1) hold only a picture of their text, as a
+    scanner without OCR makes them (a blank picture for ""); the others hold their text."""
     pdf = FPDF()
     pdf.set_font("Helvetica", size=12)
-    for text in pages:
+    for number, text in enumerate(pages, start=1):
         pdf.add_page()
-        if text is None:
-            pdf.image(Image.new("L", (60, 80), color=200), x=20, y=20, w=120)
+        if number in scanned:
+            pdf.image(_picture_of(text), x=0, y=0, w=pdf.w, h=pdf.h)
         else:
             pdf.multi_cell(0, 8, text)
     pdf.output(str(path))
     return path
+
+
+def _picture_of(text: str) -> Image.Image:
+    """A page-sized greyscale picture (A4 at 150 dpi) with `text` printed on it."""
+    image = Image.new("L", (1240, 1754), color=255)
+    ImageDraw.Draw(image).multiline_text((120, 150), text, font=ImageFont.load_default(size=40), fill=0, spacing=16)
+    return image

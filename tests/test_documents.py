@@ -175,13 +175,23 @@ def test_a_file_name_that_is_not_utf8_is_refused_with_its_name_escaped(tmp_path:
 
 
 def test_scanned_pages_are_named_and_blank_ones_are_not(tmp_path: Path):
-    pdf = write_scanned_pdf(tmp_path / "scan.pdf", ["Cover sheet.", None, None, ""])
+    pages = ["Cover sheet.", "Pile cap schedule.", "Frost depth is 42 inches.", ""]
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", pages, scanned={2, 3})
     document = read_document(pdf)
     assert [page.page for page in document.pages] == [1]
-    assert document.notes == ["scan.pdf: pages 2, 3 have no text layer (scanned?); not searchable."]
+    assert document.notes == ["scan.pdf: no text layer on pages 2, 3 (scanned?); `--ocr` reads them."]
 
 
 def test_a_wholly_scanned_pdf_is_refused_by_page(tmp_path: Path):
-    pdf = write_scanned_pdf(tmp_path / "scan.pdf", [None])
-    with pytest.raises(IngestError, match=r"^scan\.pdf: page 1 has no text layer"):
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", ["Frost depth is 42 inches."], scanned={1})
+    with pytest.raises(IngestError, match=r"^scan\.pdf: no text layer on page 1 "):
         read_document(pdf)
+
+
+def test_ocr_reads_scanned_pages(tmp_path: Path):
+    pages = ["Cover sheet.", "The frost depth is 42 inches\nbelow finished grade.", ""]
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", pages, scanned={2, 3})
+    document = read_document(pdf, ocr=True)
+    assert [page.page for page in document.pages] == [1, 2]
+    assert document.pages[1].text == "The frost depth is 42 inches\nbelow finished grade."
+    assert document.notes == ["scan.pdf: pages 2, 3 read by OCR."]
