@@ -8,6 +8,8 @@ and elements whose inline style says `display: none` or `visibility: hidden`. St
 not evaluated, so text hidden only by a class is kept. `aria-hidden="true"` content is kept: it hides
 an element from screen readers, not from the eye (icons, decorative repeats), and the browser shows it.
 Link targets and images are dropped and their text kept: a URL is not something a reader reads.
+Permalink marks (a link to a place on the same page whose whole text is "¶", "§" or "#", as Sphinx and
+MkDocs put after each heading) are dropped: pages show them only under the mouse.
 Line breaks in the source are spaces, as in a browser, so a paragraph is one line.
 
 Library: markdownify (MIT, maintained, built on BeautifulSoup, which reads the page here anyway).
@@ -24,6 +26,7 @@ from bs4 import BeautifulSoup, Tag
 from markdownify import ATX, MarkdownConverter
 
 _NOT_SHOWN = ["head", "title", "script", "style", "noscript", "template"]
+_PERMALINK_MARKS = {"¶", "§", "#"}
 _HIDING_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
 _CONVERTER = MarkdownConverter(
     heading_style=ATX,
@@ -49,4 +52,13 @@ def _is_hidden(element: Tag) -> bool:
         element.name in _NOT_SHOWN
         or element.has_attr("hidden")
         or bool(_HIDING_STYLE.search(element.get("style", "")))
+        or _is_permalink(element)
+    )
+
+
+def _is_permalink(element: Tag) -> bool:
+    return (
+        element.name == "a"
+        and element.get("href", "").startswith("#")
+        and element.get_text(strip=True) in _PERMALINK_MARKS
     )

@@ -113,6 +113,7 @@ HIDDEN_PARTS = """<!doctype html>
 <template><p>Template text.</p></template>
 <script type="application/ld+json">{"@type": "Article"}</script>
 <p aria-hidden="true">Decorative but shown.</p>
+<h2>Connections<a class="headerlink" href="#connections" title="Link to this heading">¶</a></h2>
 <p>End plates are shop
    welded. See <a href="https://example.com/details">the details</a>.</p>
 <table>
@@ -132,6 +133,7 @@ def test_html_gives_only_what_a_browser_shows_with_table_rows(tmp_path: Path):
     lines = text.splitlines()
     assert lines[0] == "# Beam Schedule"
     assert "Decorative but shown." in lines
+    assert "## Connections" in lines
     assert "End plates are shop welded. See the details." in lines
     assert "| Mark | Section | End plate |" in lines
     assert "| B1 | W12x26 | 12 mm |" in lines
