@@ -8,7 +8,8 @@ Every format's text goes through `normalise` (ligatures, soft hyphens, control c
 hyphenated across lines) and HTML through `html_text` (only what a browser shows). Text files are
 read as UTF-8 when they are UTF-8, otherwise in the encoding detected (see `_decode`); an HTML page's
 own charset declaration wins. A file whose name is not UTF-8 is refused (and so skipped by ingestion)
-rather than indexed under a name no citation, terminal or `--delete` could show faithfully.
+rather than indexed under a name no citation, terminal or `--delete` could show faithfully. PDF pages
+that draw an image but hold no text are scans: named in a note, or read by OCR on request (`ocr.py`).
 """
 
 import codecs

@@ -1,9 +1,8 @@
 """OCR of scanned PDF pages, for `plumb ingest --ocr`: each page is rendered by PDFium (pypdfium2, which
 ships its own PDFium) and read by Tesseract (Debian's `tesseract-ocr`, through pytesseract), in English.
 
-Rendering the whole page, rather than extracting its embedded images, also reads a scan split into
-strips or drawn at an angle, and any vector lines around it. 300 dpi is Tesseract's recommended
-resolution for printed text.
+The whole page is rendered, rather than its embedded images extracted, so a scan stored in strips,
+rotated or scaled is read as a reader sees it. 300 dpi is what Tesseract recommends for printed text.
 """
 
 from pathlib import Path
