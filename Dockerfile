@@ -12,6 +12,11 @@ RUN useradd --create-home --uid 1000 plumb \
     && mkdir /data \
     && chown plumb:plumb /data
 
+# Tesseract for `plumb ingest --ocr` (scanned PDF pages).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /srv/plumbline
 
 # torch first, alone and by exact version: its own layer survives code changes, and the resolver

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.errors import PlumbError
@@ -51,18 +52,22 @@ app.command("export")(reported(export_command))
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (searched recursively).")] = None,
     delete: Annotated[str | None, typer.Option("--delete", help="Remove this document (its source name or path).")] = None,
+    ocr: Annotated[bool, typer.Option("--ocr", help="Read scanned PDF pages (no text layer) with Tesseract OCR.")] = False,
 ) -> None:
     """Index PDF, Markdown, HTML and text documents, or remove one with --delete."""
-    run(_ingest, paths or [], delete)
+    run(_ingest, paths or [], delete, ocr)
 
 
-def _ingest(paths: list[Path], delete: str | None) -> None:
+def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
     from tqdm import tqdm
 
     from pipeline.documents import find_files, source_name
     from pipeline.ingest import ingest_files, make_splitter
+    from pipeline.ocr import require_tesseract
     from pipeline.wiring import make_embedder, open_index
 
+    if ocr:
+        require_tesseract()
     settings = get_settings()
     embedder = make_embedder(settings)
     index = open_index(settings, embedder)
@@ -79,11 +84,13 @@ def _ingest(paths: list[Path], delete: str | None) -> None:
         files = find_files(paths)
         splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
         with tqdm(total=len(files), unit="file", desc="Ingesting") as bar:
-            summary = ingest_files(files, index, embedder, splitter, progress=lambda _: bar.update())
+            summary = ingest_files(files, index, embedder, splitter, progress=lambda _: bar.update(), ocr=ocr)
     finally:
         index.close()
     for reason in summary.skipped:
-        console.print(f"[yellow]Skipped[/yellow] {reason}")
+        console.print(f"[yellow]Skipped[/yellow] {escape(reason)}")
+    for note in summary.notes:
+        console.print(f"[yellow]Note[/yellow] {escape(note)}")
     console.print(
         f"Ingested {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
         f"in {summary.seconds:.1f} s; skipped {len(summary.skipped)}."
@@ -109,6 +116,8 @@ def ask(question: Annotated[str, typer.Argument(help="A question about the index
 def _ask(question: str) -> None:
     from pipeline.wiring import make_embedder, make_rag_chain, open_index
 
+    if not _is_utf8(question):
+        fail("The question holds bytes that are not UTF-8 text; set the terminal to UTF-8 and ask again.")
     settings = get_settings()
     embedder = make_embedder(settings)
     index = open_index(settings, embedder)
@@ -119,6 +128,16 @@ def _ask(question: str) -> None:
     for number, citation in enumerate(stream.answer.citations, start=1):
         console.print(f"[{number}] {citation.label()}  (score {citation.score:.3f})", markup=False)
     console.print(f"[dim]{stream.answer.model_id} · {stream.answer.timings_ms['total']:.0f} ms[/dim]")
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a command-line argument that held bytes that are not UTF-8 (Python keeps them as
+    lone surrogates, which the model's tokenizer and the terminal cannot encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @app.command("eval")

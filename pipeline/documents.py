@@ -3,16 +3,28 @@
 PDF pages are numbered from 1 as a reader sees them in a viewer; Markdown, HTML and plain text have
 no pages of their own, so they are page 1, except that a form feed in plain text starts a new page
 (the way printers and many text exports mark page breaks).
+
+Every format's text goes through `normalise` (ligatures, soft hyphens, control characters, words
+hyphenated across lines) and HTML through `html_text` (only what a browser shows). Text files are
+read as UTF-8 when they are UTF-8, otherwise in the encoding detected (see `_decode`); an HTML page's
+own charset declaration wins. A file whose name is not UTF-8 is refused (and so skipped by ingestion)
+rather than indexed under a name no citation, terminal or `--delete` could show faithfully. PDF pages
+that draw an image but hold no text are scans: named in a note, or read by OCR on request (`ocr.py`).
 """
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
-from bs4 import BeautifulSoup
-from pypdf import PdfReader
+from bs4.dammit import EncodingDetector
+from charset_normalizer import from_bytes
+from pypdf import PageObject, PdfReader
 from pypdf.errors import PdfReadError
 
 from pipeline.errors import IngestError
+from pipeline.html_text import html_text
+from pipeline.normalise import normalise
+from pipeline.ocr import ocr_pages
 
 SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm"}
 
@@ -22,6 +34,14 @@ class Page:
     source: str
     page: int
     text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document's non-empty pages, and notes for the reader of the ingest summary."""
+
+    pages: list[Page]
+    notes: list[str]
 
 
 def find_files(paths: list[Path]) -> list[Path]:
@@ -49,32 +69,121 @@ def source_name(path: Path) -> str:
 
 
 def read_pages(path: Path) -> list[Page]:
-    """The non-empty pages of one document; IngestError when it cannot be read or holds no text."""
-    source = source_name(path)
-    suffix = path.suffix.lower()
+    """The non-empty pages of one document (`read_document` without its notes)."""
+    return read_document(path).pages
+
+
+def read_document(path: Path, ocr: bool = False) -> Document:
+    """The non-empty pages of one document. PDF pages that draw an image but hold no text (scans
+    without a text layer) are read by OCR when `ocr` is set, else named in a note; a note also names
+    the pages OCR read. IngestError when the document cannot be read, holds no text, or its name is
+    not UTF-8."""
+    source = _utf8_source_name(path)
     try:
-        if suffix == ".pdf":
-            texts = _pdf_pages(path)
-        elif suffix in {".html", ".htm"}:
-            texts = [BeautifulSoup(path.read_bytes(), "html.parser").get_text("\n")]
-        elif suffix in SUFFIXES:
-            texts = path.read_text(encoding="utf-8").split("\f")
-        else:
-            raise IngestError(f"{source}: unsupported file type {suffix!r} (PDF, Markdown, HTML and text are read).")
-    except (OSError, UnicodeDecodeError, PdfReadError, ValueError) as exc:
+        texts, pictured = _raw_texts(path, source)
+        texts = [_tidy(normalise(text)) for text in texts]
+        without_text = [number for number in pictured if not texts[number - 1]]
+        if ocr and without_text:
+            for number, text in ocr_pages(path, without_text).items():
+                texts[number - 1] = _tidy(normalise(text))
+    except (OSError, PdfReadError, ValueError) as exc:
         raise IngestError(f"{source}: cannot be read ({exc}).") from exc
-    pages = [Page(source, number, _tidy(text)) for number, text in enumerate(texts, start=1)]
-    pages = [page for page in pages if page.text]
+    pages = [Page(source, number, text) for number, text in enumerate(texts, start=1) if text]
+    notes = _scan_notes(source, without_text, ocr)
+    if not pages and without_text and not ocr:
+        raise IngestError(notes[0])
     if not pages:
-        raise IngestError(f"{source}: holds no text (empty, or a scanned PDF without a text layer).")
-    return pages
+        raise IngestError(f"{source}: holds no text (empty, or a PDF without a text layer).")
+    return Document(pages, notes)
 
 
-def _pdf_pages(path: Path) -> list[str]:
+def _raw_texts(path: Path, source: str) -> tuple[list[str], list[int]]:
+    """The text of each page as extracted, and the numbers of the PDF pages that draw images."""
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return _pdf_pages(path)
+    if suffix in {".html", ".htm"}:
+        return [html_text(_decode_html(path.read_bytes()))], []
+    if suffix in SUFFIXES:
+        return _decode(path.read_bytes()).split("\f"), []
+    raise IngestError(f"{source}: unsupported file type {suffix!r} (PDF, Markdown, HTML and text are read).")
+
+
+def _utf8_source_name(path: Path) -> str:
+    """The source name of `path`; IngestError, naming it with its odd bytes escaped, when it is not
+    UTF-8 (Python keeps such bytes as lone surrogates, which no index, terminal or JSON can carry)."""
+    source = source_name(path)
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = source.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise IngestError(f"{shown}: the file name is not UTF-8; rename the file and ingest it again.") from None
+    return source
+
+
+def _scan_notes(source: str, without_text: list[int], ocr: bool) -> list[str]:
+    """The summary's note on the pages that have no text layer, if any."""
+    if not without_text:
+        return []
+    if ocr:
+        return [f"{source}: {_page_list(without_text)} read by OCR."]
+    return [f"{source}: no text layer on {_page_list(without_text)} (scanned?); `--ocr` reads them."]
+
+
+def _page_list(numbers: list[int]) -> str:
+    """'page 2' or 'pages 2, 3'."""
+    return f"page {numbers[0]}" if len(numbers) == 1 else f"pages {', '.join(map(str, numbers))}"
+
+
+def _decode(data: bytes) -> str:
+    """The text of a file's bytes: UTF-8 when they are UTF-8 (a byte-order mark is removed later by
+    `normalise`), else the encoding charset-normalizer detects. Windows-1252 is taken when it reads
+    the bytes as cleanly and as much like a language as the first guess: on short Western text (one
+    "é" or "°") the detector cannot tell Windows-1252 from Windows-1250 or a CJK code page, and
+    Windows-1252 (printable Latin-1 plus curly quotes and dashes) is what Western office software
+    writes. ValueError when no encoding gives text (a binary file)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data).best()
+    if best is None:
+        raise ValueError("not text in any known encoding")
+    western = from_bytes(data, cp_isolation=["cp1252"]).best()
+    if western is not None and western.chaos <= best.chaos and western.coherence >= best.coherence:
+        return str(western)
+    return str(best)
+
+
+# Browsers read pages labelled Latin-1 or ASCII as Windows-1252 (WHATWG Encoding Standard), and such
+# pages often hold its curly quotes and dashes.
+_READ_AS_WINDOWS_1252 = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "ascii", "us-ascii"}
+
+
+def _decode_html(data: bytes) -> str:
+    """A page's text in the charset its <meta> or XML declaration names, else as `_decode` finds."""
+    declared = EncodingDetector.find_declared_encoding(data, is_html=True)
+    if declared and not data.startswith(codecs.BOM_UTF8):
+        try:
+            return data.decode("cp1252" if declared in _READ_AS_WINDOWS_1252 else declared)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return _decode(data)
+
+
+def _pdf_pages(path: Path) -> tuple[list[str], list[int]]:
+    """Each page's text, and the numbers of the pages that draw images or forms (a scan does)."""
     reader = PdfReader(path)
     if reader.is_encrypted and not reader.decrypt(""):
         raise IngestError(f"{source_name(path)}: is encrypted; save an unprotected copy and ingest that.")
-    return [page.extract_text() or "" for page in reader.pages]
+    texts = [page.extract_text() or "" for page in reader.pages]
+    pictured = [number for number, page in enumerate(reader.pages, start=1) if _draws_objects(page)]
+    return texts, pictured
+
+
+def _draws_objects(page: PageObject) -> bool:
+    resources = page.get("/Resources") or {}
+    return bool(resources.get("/XObject"))
 
 
 def _tidy(text: str) -> str:

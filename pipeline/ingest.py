@@ -16,7 +16,7 @@ from pathlib import Path
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from pipeline.documents import Page, read_pages
+from pipeline.documents import Page, read_document
 from pipeline.embeddings import Embedder
 from pipeline.errors import IngestError
 from pipeline.index import Chunk, ChunkIndex
@@ -29,6 +29,7 @@ class IngestSummary:
     chunks: int = 0
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about files indexed in part (pages with no text layer)
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
@@ -76,23 +77,26 @@ def ingest_files(
     embedder: Embedder,
     splitter: RecursiveCharacterTextSplitter,
     progress: Callable[[Path], None] = lambda path: None,
+    ocr: bool = False,
 ) -> IngestSummary:
     """Ingest `files` (see `documents.find_files`). A document that cannot be read is recorded in
     `skipped` with the reason and the run goes on; `progress` is called once per file, when it is
     indexed or skipped. Files are read and split one by one, then encoded and indexed in groups of
-    about ENCODE_GROUP_CHUNKS chunks; each file still replaces its own chunks in one step."""
+    about ENCODE_GROUP_CHUNKS chunks; each file still replaces its own chunks in one step. With `ocr`,
+    scanned PDF pages are read by OCR (see `documents.read_document`)."""
     summary = IngestSummary()
     started = time.perf_counter()
     group: list[ParsedFile] = []
     waiting = 0  # chunks in `group`
     for path in files:
         try:
-            pages = read_pages(path)
+            document = read_document(path, ocr)
         except IngestError as exc:
             summary.skipped.append(str(exc))
             progress(path)
             continue
-        group.append(ParsedFile(path, pages, split_pages(pages, splitter)))
+        summary.notes.extend(document.notes)
+        group.append(ParsedFile(path, document.pages, split_pages(document.pages, splitter)))
         waiting += len(group[-1].pieces)
         if waiting >= ENCODE_GROUP_CHUNKS:
             _index_group(group, index, embedder, summary, progress)

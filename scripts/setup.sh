@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Plumbline needs into .venv and node_modules; safe to run again (it redoes only what
-# changed). `scripts/setup.sh test` also installs what the tests need: Debian's chromium.
+# changed). `scripts/setup.sh test` also installs what the tests need: Debian's chromium (browser tests)
+# and tesseract-ocr (`plumb ingest --ocr`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,10 +27,15 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ "${1:-}" = "test" ] && [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "Error: the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1
+if [ "${1:-}" = "test" ]; then
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v tesseract >/dev/null || missing+=(tesseract-ocr)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "Error: the tests need Debian's ${missing[*]}: sudo apt-get install ${missing[*]}" >&2; exit 1
+    fi
   fi
 fi

@@ -1,12 +1,19 @@
 """Reading documents into pages: page numbers as a reader sees them, and clear refusals."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from pipeline.documents import find_files, read_pages, source_name
+from pipeline.documents import find_files, read_document, read_pages, source_name
 from pipeline.errors import IngestError
-from tests.documents_factory import write_encrypted_pdf, write_pdf
+from tests.documents_factory import (
+    LIGATURE_CODES,
+    write_encrypted_pdf,
+    write_ligature_pdf,
+    write_pdf,
+    write_scanned_pdf,
+)
 
 
 def test_pdf_pages_are_numbered_from_one(tmp_path: Path):
@@ -38,7 +45,7 @@ def test_markdown_html_and_text(tmp_path: Path):
         ("empty.md", b"", "holds no text"),
         ("blank.txt", b"  \n\n ", "holds no text"),
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "cannot be read"),
-        ("latin1.txt", "caf\xe9".encode("latin-1"), "cannot be read"),
+        ("binary.txt", bytes(range(256)) * 4, "cannot be read"),
     ],
 )
 def test_unreadable_files_are_refused_by_name(tmp_path: Path, name: str, content: bytes, reason: str):
@@ -66,3 +73,127 @@ def test_find_files_recurses_and_reports_missing_paths(tmp_path: Path):
 def test_source_name_is_the_same_however_the_path_is_given(tmp_path: Path):
     (tmp_path / "doc.md").write_text("x")
     assert source_name(Path("doc.md")) == source_name(tmp_path / "doc.md") == "doc.md"
+
+
+# One normalisation for every format: each file below holds the faults its format meets in practice.
+CLEAN = "The office has a fire door; reinforcement is checked by the inspector."
+FAULTY = "The o\ufb03ce has a \ufb01re door;\x00 rein\u00adforcement\x07 is checked by the in-\r\nspector.\x9b"
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "spec.md"])
+def test_text_and_markdown_are_normalised(tmp_path: Path, name: str):
+    (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + FAULTY.encode("utf-8"))
+    assert read_pages(tmp_path / name)[0].text == CLEAN
+
+
+def test_html_is_normalised(tmp_path: Path):
+    """A line break in HTML source is a space to a browser, never a break inside a word, so this page
+    has no hyphenated line end; its other faults are those of the text files."""
+    page = "<html><body><p>" + FAULTY.replace("in-\r\n", "in") + "</p></body></html>"
+    (tmp_path / "page.html").write_bytes(b"\xef\xbb\xbf" + page.encode("utf-8"))
+    assert read_pages(tmp_path / "page.html")[0].text == CLEAN
+
+
+def test_pdf_ligatures_and_broken_words_are_normalised(tmp_path: Path):
+    fi, ffi = LIGATURE_CODES["fi"], LIGATURE_CODES["ffi"]
+    lines = [b"The o" + ffi + b"ce has a " + fi + b"re door; rein-", b"forcement is checked by the inspector."]
+    pdf = write_ligature_pdf(tmp_path / "typeset.pdf", lines)
+    assert read_pages(pdf)[0].text == CLEAN
+
+
+HIDDEN_PARTS = """<!doctype html>
+<html><head><title>Page title text</title><style>p { color: red }</style>
+<script>var note = "script text";</script></head>
+<body>
+<noscript>Enable JavaScript to see this page.</noscript>
+<h1>Beam Schedule</h1>
+<p hidden>Hidden attribute text.</p>
+<div style="color: red; display: none">Display none text.</div>
+<span style="visibility:hidden">Visibility hidden text.</span>
+<template><p>Template text.</p></template>
+<script type="application/ld+json">{"@type": "Article"}</script>
+<p aria-hidden="true">Decorative but shown.</p>
+<h2>Connections<a class="headerlink" href="#connections" title="Link to this heading">¶</a></h2>
+<p>End plates are shop
+   welded. See <a href="https://example.com/details">the details</a>.</p>
+<table>
+  <tr><th>Mark</th><th>Section</th><th>End plate</th></tr>
+  <tr><td>B1</td><td>W12x26</td><td><p>12 mm</p></td></tr>
+  <tr><td>B2</td><td>W14x30</td><td>16 mm</td></tr>
+</table>
+</body></html>"""
+
+
+def test_html_gives_only_what_a_browser_shows_with_table_rows(tmp_path: Path):
+    (tmp_path / "schedule.html").write_text(HIDDEN_PARTS, encoding="utf-8")
+    text = read_pages(tmp_path / "schedule.html")[0].text
+    for hidden in ("Page title", "color: red", "script text", "JavaScript", "Hidden attribute", "Display none",
+                   "Visibility hidden", "Template text", "Article", "example.com"):
+        assert hidden not in text
+    lines = text.splitlines()
+    assert lines[0] == "# Beam Schedule"
+    assert "Decorative but shown." in lines
+    assert "## Connections" in lines
+    assert "End plates are shop welded. See the details." in lines
+    assert "| Mark | Section | End plate |" in lines
+    assert "| B1 | W12x26 | 12 mm |" in lines
+    assert "| B2 | W14x30 | 16 mm |" in lines
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "encoding"),
+    [
+        ("short.txt", "café", "latin-1"),
+        ("notes.txt", "The “basic” wind speed – 120 mph, ½ in cover.", "cp1252"),
+        ("spec.md", "# Béton\n\nCure à 10 °C pendant 7 jours; façade naïve.", "latin-1"),
+        ("ru.txt", "Бетон класса B25, защитный слой 40 мм.", "cp1251"),
+    ],
+)
+def test_legacy_encodings_are_detected(tmp_path: Path, name: str, text: str, encoding: str):
+    (tmp_path / name).write_bytes(text.encode(encoding))
+    assert read_pages(tmp_path / name)[0].text == text
+
+
+@pytest.mark.parametrize(
+    ("meta", "encoding", "text"),
+    [
+        ('<meta charset="windows-1252">', "cp1252", "The “basic” wind speed – café"),
+        ('<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">', "cp1252", "“Quoted” café"),
+        ('<meta charset="koi8-r">', "koi8-r", "Бетон"),
+    ],
+)
+def test_html_is_read_in_its_declared_charset(tmp_path: Path, meta: str, encoding: str, text: str):
+    page = f"<html><head>{meta}</head><body><p>{text}</p></body></html>"
+    (tmp_path / "page.html").write_bytes(page.encode(encoding))
+    assert read_pages(tmp_path / "page.html")[0].text == text
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_with_its_name_escaped(tmp_path: Path):
+    name = os.fsdecode(b"caf\xe9.txt")
+    (tmp_path / name).write_text("Menu of the day.", encoding="utf-8")
+    with pytest.raises(IngestError, match=r"^caf\\xe9\.txt: the file name is not UTF-8") as refused:
+        read_pages(tmp_path / name)
+    str(refused.value).encode("utf-8")  # printable anywhere
+
+
+def test_scanned_pages_are_named_and_blank_ones_are_not(tmp_path: Path):
+    pages = ["Cover sheet.", "Pile cap schedule.", "Frost depth is 42 inches.", ""]
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", pages, scanned={2, 3})
+    document = read_document(pdf)
+    assert [page.page for page in document.pages] == [1]
+    assert document.notes == ["scan.pdf: no text layer on pages 2, 3 (scanned?); `--ocr` reads them."]
+
+
+def test_a_wholly_scanned_pdf_is_refused_by_page(tmp_path: Path):
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", ["Frost depth is 42 inches."], scanned={1})
+    with pytest.raises(IngestError, match=r"^scan\.pdf: no text layer on page 1 "):
+        read_document(pdf)
+
+
+def test_ocr_reads_scanned_pages(tmp_path: Path):
+    pages = ["Cover sheet.", "The frost depth is 42 inches\nbelow finished grade.", ""]
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", pages, scanned={2, 3})
+    document = read_document(pdf, ocr=True)
+    assert [page.page for page in document.pages] == [1, 2]
+    assert document.pages[1].text == "The frost depth is 42 inches\nbelow finished grade."
+    assert document.notes == ["scan.pdf: pages 2, 3 read by OCR."]

@@ -1,12 +1,13 @@
 """Ingestion into the real embedded index with the real packaged embedding model."""
 
+import os
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.ingest import ingest_files, make_splitter
-from tests.documents_factory import write_encrypted_pdf, write_pdf
+from tests.documents_factory import write_encrypted_pdf, write_pdf, write_scanned_pdf
 
 SPLITTER = make_splitter(400, 50)
 
@@ -124,3 +125,39 @@ def test_cli_ingest_summary_and_delete(tmp_path: Path):
 def test_cli_refuses_missing_paths(tmp_path: Path):
     result = CliRunner().invoke(app, ["ingest", "missing-folder"])
     assert result.exit_code == 1 and "Not found: missing-folder" in result.output
+
+
+def test_cli_ingest_goes_on_past_bad_names_legacy_encodings_and_scans(tmp_path: Path):
+    """A file name that is not UTF-8 is skipped and shown escaped, a Windows-1252 file is read, a
+    scanned page is named; everything else goes in."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / os.fsdecode(b"men\xfc.md")).write_text("Soup of the day.", encoding="utf-8")
+    (folder / "legacy.txt").write_bytes("Frost depth is 42 in. below grade \u2013 see caf\xe9 plan.".encode("cp1252"))
+    write_scanned_pdf(folder / "scan.pdf", ["Cover sheet of the soil report.", "Boring B-1 log."], scanned={2})
+    result = CliRunner().invoke(app, ["ingest", "docs"])
+    assert result.exit_code == 0, result.output
+    assert "Skipped docs/men\\xfc.md: the file name is not UTF-8" in result.output
+    assert "Note docs/scan.pdf: no text layer on page 2 (scanned?); `--ocr` reads them." in result.output
+    assert "Ingested 2 files, 2 pages, 2 chunks" in result.output
+    result = CliRunner().invoke(app, ["index", "sources"])
+    assert "docs/legacy.txt" in result.output and "docs/scan.pdf" in result.output
+
+
+def test_cli_ingest_ocr_reads_scanned_pages(tmp_path: Path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    write_scanned_pdf(folder / "soil.pdf", ["Soil report cover.", "Groundwater was met at 12 feet."], scanned={2})
+    result = CliRunner().invoke(app, ["ingest", "--ocr", "docs"])
+    assert result.exit_code == 0, result.output
+    assert "Note docs/soil.pdf: page 2 read by OCR." in result.output
+    assert "Ingested 1 files, 2 pages, 2 chunks" in result.output
+
+
+def test_cli_ingest_ocr_without_tesseract_says_what_to_install(tmp_path: Path, monkeypatch):
+    # pytesseract's documented setting for where the Tesseract program is
+    monkeypatch.setattr("pytesseract.pytesseract.tesseract_cmd", str(tmp_path / "no-tesseract"))
+    (tmp_path / "a.md").write_text("text")
+    result = CliRunner().invoke(app, ["ingest", "--ocr", "a.md"])
+    assert result.exit_code == 1
+    assert "OCR needs Tesseract: install Debian's tesseract-ocr" in result.output

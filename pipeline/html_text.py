@@ -1,0 +1,64 @@
+"""HTML to the text a browser shows, written as Markdown so its structure survives: headings as "#"
+lines, list items as bullets, and each table row on one line with its cells between "|", so a value
+stays tied to its row ("| B2 | W14x30 | 16 mm |").
+
+Left out, because a browser does not show them: the <head> (the page title included), <script>,
+<style>, <noscript> (shown only with scripts off), <template>, elements with the `hidden` attribute
+and elements whose inline style says `display: none` or `visibility: hidden`. Stylesheet rules are
+not evaluated, so text hidden only by a class is kept. `aria-hidden="true"` content is kept: it hides
+an element from screen readers, not from the eye (icons, decorative repeats), and the browser shows it.
+Link targets and images are dropped and their text kept: a URL is not something a reader reads.
+Permalink marks (a link to a place on the same page whose whole text is "¶", "§" or "#", as Sphinx and
+MkDocs put after each heading) are dropped: pages show them only under the mouse.
+Line breaks in the source are spaces, as in a browser, so a paragraph is one line.
+
+Library: markdownify (MIT, maintained, built on BeautifulSoup, which reads the page here anyway).
+Compared on the same page: inscriptis lays tables out in aligned columns but split a row whose cell
+held a <p> into two lines, needs lxml, and writes headings as plain lines; html2text (GPL-3.0) writes
+similar Markdown but its tables have no leading "|" and it kept every hidden part; trafilatura is
+built to drop boilerplate and drops real content with it. None of them removes the `hidden`
+attribute or <noscript>, so those are removed from the parsed tree before conversion.
+"""
+
+import re
+
+from bs4 import BeautifulSoup, Tag
+from markdownify import ATX, MarkdownConverter
+
+_NOT_SHOWN = ["head", "title", "script", "style", "noscript", "template"]
+_PERMALINK_MARKS = {"¶", "§", "#"}
+_HIDING_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
+_CONVERTER = MarkdownConverter(
+    heading_style=ATX,
+    strip=["a", "img"],
+    escape_asterisks=False,
+    escape_underscores=False,
+    table_infer_header=True,
+    wrap=True,  # with no width: source line breaks become spaces, as a browser shows them; <br> stays
+    wrap_width=None,
+)
+
+
+def html_text(html: str) -> str:
+    """The visible text of the page `html`, as Markdown (see the module docstring)."""
+    soup = BeautifulSoup(html, "html.parser")
+    for element in soup.find_all(_is_hidden):
+        element.decompose()
+    return _CONVERTER.convert_soup(soup)
+
+
+def _is_hidden(element: Tag) -> bool:
+    return (
+        element.name in _NOT_SHOWN
+        or element.has_attr("hidden")
+        or bool(_HIDING_STYLE.search(element.get("style", "")))
+        or _is_permalink(element)
+    )
+
+
+def _is_permalink(element: Tag) -> bool:
+    return (
+        element.name == "a"
+        and element.get("href", "").startswith("#")
+        and element.get_text(strip=True) in _PERMALINK_MARKS
+    )
