@@ -61,6 +61,8 @@ def make_pair(seed: Seed, session: str = "") -> tuple[Turn, Feedback]:
         condensed_question=seed.question,
         answer=seed.answer,
         citations=[seed.citation],
+        history=[],
+        generated=True,
         model_id=seed.model_id,
         prompt_version="plumb-answer-v1",
     )
@@ -103,6 +105,8 @@ def bulk_pairs(count: int, questions: int = 500, passages: int = 5, passage_char
             condensed_question=question,
             answer=f"Answer number {n}: clause {n % questions} requires a 1:12 slope [1].",
             citations=citations,
+            history=[],
+            generated=True,
             model_id=f"model-v{n % 3}",
             prompt_version="plumb-answer-v1",
         )
