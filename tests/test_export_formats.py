@@ -81,13 +81,18 @@ def test_correction_is_preferred_over_the_answer_it_corrects():
 
 
 def answers_best_first(*rated: Rated) -> list[formats.RatedAnswer]:
-    return sorted((formats.RatedAnswer.of(r) for r in rated), key=lambda a: (-a.rating, a.answer))
+    """A best-rated answer, then the rest lowest-rated first (the order the builder reads them in)."""
+    answers = sorted((formats.RatedAnswer.of(r) for r in rated), key=lambda a: (a.rating, a.answer))
+    best = max(answers, key=lambda a: a.rating)
+    return [best] + [a for a in answers if a is not best]
 
 
 def test_best_answer_to_a_prompt_is_preferred_to_each_lower_rated_different_one():
     pairs = formats.rating_pairs(answers_best_first(CAROL, BOB, ALICE))
     # alice (5) and carol (4) gave the same answer: never preferred over itself.
-    assert [(chosen.turn_id, rejected.turn_id) for chosen, rejected in pairs] == [(ALICE.turn.turn_id, BOB.turn.turn_id)]
+    assert [(chosen.turn_id, rejected.turn_id) for chosen, rejected in pairs] == [
+        (ALICE.turn.turn_id, BOB.turn.turn_id)
+    ]
     assert formats.rating_pairs(answers_best_first(ALICE)) == []
     assert formats.rating_pairs([]) == []
 
@@ -96,7 +101,7 @@ def test_rating_pairs_are_linear_and_capped_per_prompt():
     answers = [rated(Seed(f"u{n}", RAMP, f"answer {n}", n % 5 + 1, SEEDS[0].citation)) for n in range(400)]
     pairs = formats.rating_pairs(answers_best_first(*answers))
     assert len(pairs) == formats.MAX_PAIRS_PER_PROMPT
-    assert {chosen.rating for chosen, _ in pairs} == {5} and all(rejected.rating < 5 for _, rejected in pairs)
+    assert {chosen.rating for chosen, _ in pairs} == {5} and {rejected.rating for _, rejected in pairs} == {1}
     assert len({chosen.turn_id for chosen, _ in pairs}) == 1
 
 

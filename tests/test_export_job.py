@@ -137,7 +137,8 @@ def test_every_row_names_its_turn_verdict_model_prompt_and_export(dynamo_setting
         for row in rows(export, name):
             assert PROVENANCE <= set(row), name
             turn = turns[row["turn_id"]]
-            assert (row["user"], row["model_id"], row["prompt_version"]) == (turn.user, turn.model_id, turn.prompt_version)
+            expected = (turn.user, turn.model_id, turn.prompt_version)
+            assert (row["user"], row["model_id"], row["prompt_version"]) == expected
             assert (row["feedback_version"], row["label_source"], row["export_id"]) == (1, "human", export.name)
     bob = next(turn for turn, _ in seeded if turn.user == "bob")
     alice = next(turn for turn, _ in seeded if turn.user == "alice")

@@ -24,7 +24,6 @@ from pipeline.export.formats import (
     kto_rows,
     pair_provenance,
     preference_row,
-    prompt_digest,
     provenance,
     question_key,
     rating_pairs,
@@ -105,10 +104,11 @@ class DatasetBuilder:
         self._emit("reward", split, [reward_row(row) for row in preferences], pair_meta)
         self._emit("kto", split, kto_rows(rated, self.options.kto_neutral), meta)
         self._emit("ratings", split, [ratings_row(rated)], meta)
-        prompt = orjson.dumps(rated.prompt)
+        prompt = orjson.dumps(rated.prompt)  # equal messages, role and content, encode equally
+        digest = hashlib.blake2b(prompt, digest_size=16).digest()
         self._db.execute(
             "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (prompt_digest(rated.prompt), key, prompt, *(getattr(answer, name) for name in ANSWER_COLUMNS)),
+            (digest, key, prompt, *(getattr(answer, name) for name in ANSWER_COLUMNS)),
         )
 
     def finish(self) -> BuildSummary:
@@ -147,17 +147,19 @@ class DatasetBuilder:
             self._writers[(name, split)].write(row, line)
 
     def _answers_by_prompt(self) -> Iterator[tuple[str, list, Iterator[RatedAnswer]]]:
-        """(question key, prompt, answers best-rated first) per prompt, read back from disk one prompt
-        at a time; only prompts whose answers got different ratings can make a pair."""
+        """(question key, prompt, answers) per prompt, read back from disk one prompt at a time, the
+        answers as `rating_pairs` takes them: a best-rated one first, then the rest lowest-rated first.
+        Only prompts whose answers got different ratings can make a pair."""
         columns = ", ".join(ANSWER_COLUMNS)
         cursor = self._db.execute(
-            f"SELECT digest, question, prompt, {columns} FROM answers WHERE digest IN "
+            f"SELECT digest, question, prompt, {columns}, rating = MAX(rating) OVER (PARTITION BY digest) AS best "
+            "FROM answers WHERE digest IN "
             "(SELECT digest FROM answers GROUP BY digest HAVING COUNT(DISTINCT rating) > 1) "
-            "ORDER BY digest, rating DESC, answer, turn_id, user"
+            "ORDER BY digest, best DESC, rating, answer, turn_id, user"
         )
         for _, rows in groupby(cursor, key=lambda row: row[0]):
             first = next(rows)
-            answers = (RatedAnswer(*row[3:]) for row in chain([first], rows))
+            answers = (RatedAnswer(*row[3:-1]) for row in chain([first], rows))
             yield first[1], orjson.loads(first[2]), answers
 
 

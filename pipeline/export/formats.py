@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-import orjson
-
 from pipeline.export.options import KtoNeutral
 from pipeline.prompts import answer_messages
 from pipeline.records import Feedback, Turn
@@ -77,7 +75,13 @@ class RatedAnswer:
     def of(cls, rated: Rated) -> "RatedAnswer":
         turn, feedback = rated.turn, rated.feedback
         return cls(
-            turn.turn_id, feedback.user, feedback.version, turn.model_id, turn.prompt_version, turn.answer, feedback.rating
+            turn.turn_id,
+            feedback.user,
+            feedback.version,
+            turn.model_id,
+            turn.prompt_version,
+            turn.answer,
+            feedback.rating,
         )
 
 
@@ -95,11 +99,6 @@ def exclusion(rated: Rated) -> str | None:
     return None
 
 
-def prompt_digest(messages: list[Message]) -> bytes:
-    """Identity of a prompt: equal messages, role and content, give equal digests."""
-    return hashlib.blake2b(orjson.dumps(messages), digest_size=16).digest()
-
-
 def provenance(rated: Rated, export_id: str) -> Row:
     """The columns that tie a single-turn row to its turn and verdict (TRL ignores them)."""
     turn, feedback = rated.turn, rated.feedback
@@ -114,7 +113,9 @@ def provenance(rated: Rated, export_id: str) -> Row:
     }
 
 
-def pair_provenance(pair: Literal["correction", "rating"], chosen: RatedAnswer, rejected: RatedAnswer, export_id: str) -> Row:
+def pair_provenance(
+    pair: Literal["correction", "rating"], chosen: RatedAnswer, rejected: RatedAnswer, export_id: str
+) -> Row:
     """The columns of a preference or reward row: both sides' turn and verdict. A correction pair
     names its one turn on both sides; its chosen side was written by a person, so has no model."""
     return {
@@ -182,8 +183,9 @@ def correction_preference_rows(rated: Rated) -> list[Row]:
 
 
 def rating_pairs(answers: Iterable[RatedAnswer]) -> list[tuple[RatedAnswer, RatedAnswer]]:
-    """(chosen, rejected) pairs among verdicts on answers to one prompt, given best-rated first:
-    the first answer over each lower-rated, different one, at most MAX_PAIRS_PER_PROMPT.
+    """(chosen, rejected) pairs among verdicts on answers to one prompt, given a best-rated one
+    first and the rest lowest-rated first: the first answer over each lower-rated, different one, at
+    most MAX_PAIRS_PER_PROMPT.
 
     One pass, so linear in the number of answers; never across prompts.
     """
