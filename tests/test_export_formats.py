@@ -105,6 +105,22 @@ def test_rating_pairs_are_linear_and_capped_per_prompt():
     assert len({chosen.turn_id for chosen, _ in pairs}) == 1
 
 
+def test_rating_pairs_read_no_further_than_the_cap():
+    """Work is bounded by the cap, however many answers a prompt got: nothing quadratic."""
+    best = formats.RatedAnswer.of(ALICE)
+    read = 0
+
+    def answers():
+        nonlocal read
+        yield best
+        for n in range(100_000):
+            read += 1
+            yield formats.RatedAnswer("t", f"u{n}", 1, "m", "p", f"answer {n}", 1)
+
+    assert len(formats.rating_pairs(answers())) == formats.MAX_PAIRS_PER_PROMPT
+    assert read == formats.MAX_PAIRS_PER_PROMPT
+
+
 def test_reward_rows_fold_the_prompt_into_both_sides():
     [preference] = formats.correction_preference_rows(BOB)
     row = formats.reward_row(preference)

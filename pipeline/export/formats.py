@@ -193,10 +193,10 @@ def rating_pairs(answers: Iterable[RatedAnswer]) -> list[tuple[RatedAnswer, Rate
     best = next(answers, None)
     pairs = []
     for other in answers:
-        if len(pairs) == MAX_PAIRS_PER_PROMPT:
-            break
         if other.rating < best.rating and other.answer != best.answer:
             pairs.append((best, other))
+            if len(pairs) == MAX_PAIRS_PER_PROMPT:
+                break
     return pairs
 
 
