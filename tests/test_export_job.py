@@ -218,17 +218,23 @@ def test_mode_all_is_a_snapshot_of_the_latest_verdicts(dynamo_settings, store, s
     assert alice == [(3, 3, "third thought")]
     assert len(rows(snapshot, "ratings")) == 6 and manifest["supersedes"] == [latest]
 
-    # Assembling the two incremental exports (latest feedback_version per turn and user) gives the snapshot.
-    assembled = {}
-    for export in (first, incremental):
-        for row in rows(export, "ratings"):
-            key = (row["turn_id"], row["user"])
-            if key not in assembled or row["feedback_version"] > assembled[key]["feedback_version"]:
-                assembled[key] = row
-    strip = lambda row: {k: v for k, v in row.items() if k != "export_id"}  # noqa: E731
-    assert sorted(map(json.dumps, map(strip, assembled.values()))) == sorted(
-        json.dumps(strip(row)) for row in rows(snapshot, "ratings")
-    )
+    # Assembling the two incremental exports as the card says gives the snapshot, file by file: alice's
+    # latest verdict (3) makes no sft row, so her earlier sft row must go too.
+    exports = (first, incremental)
+    latest: dict = {}
+    for row in (row for export in exports for row in rows(export, "ratings")):
+        key = (row["turn_id"], row["user"])
+        latest[key] = max(latest.get(key, 0), row["feedback_version"])
+    for name in ("sft", "kto", "ratings"):
+        assembled = [
+            {**row, "export_id": None}
+            for export in exports
+            for row in rows(export, name)
+            if row["feedback_version"] == latest[(row["turn_id"], row["user"])]
+        ]
+        expected = [{**row, "export_id": None} for row in rows(snapshot, name)]
+        assert sorted(map(json.dumps, assembled)) == sorted(map(json.dumps, expected)), name
+    assert any(row["user"] == "alice" for row in rows(first, "sft"))
 
 
 def test_changed_feedback_is_exported_again_in_its_latest_version(dynamo_settings, store, seeded, tmp_path):

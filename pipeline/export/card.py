@@ -117,7 +117,7 @@ def _provenance_text(superseding: int) -> list[str]:
         "`feedback_version`, `model_id` (the model that answered), `prompt_version`, `label_source` (`human`) and "
         "`export_id`. A `preference` or `reward` row compares two answers to one prompt: `pair` is `correction` "
         "(the user's correction, chosen, over the answer it corrects, rejected; one turn on both sides; "
-        "`chosen_model_id` is empty as a person wrote it) or `rating` (the best-rated answer over a lower-rated "
+        "`chosen_model_id` is null as a person wrote it) or `rating` (the best-rated answer over a lower-rated "
         "one); `chosen_turn_id`, `chosen_user`, `chosen_feedback_version`, `chosen_model_id` and the same for "
         "`rejected_` name both sides. TRL's trainers ignore these columns.",
         "",
@@ -125,8 +125,10 @@ def _provenance_text(superseding: int) -> list[str]:
         "version, listed under `supersedes` in `manifest.json` (turn, user, version): rows of a lower "
         "`feedback_version` for the same turn and user, in earlier exports, are out of date. An export with "
         "`--mode all` is a snapshot: the latest verdict of every turn and user. To assemble one training set "
-        "from several incremental exports, concatenate them and keep, per (`turn_id`, `user`), only the rows "
-        "of the highest `feedback_version` (for a pair, per side: keep it only if both sides are the latest). "
+        "from several incremental exports, take the latest `feedback_version` per (`turn_id`, `user`) from "
+        "their `ratings` files (every exported verdict has exactly one `ratings` row, while its latest "
+        "version may give no `sft` or `kto` row), then keep from every file only the rows of that version "
+        "(a pair only when both its sides are the latest). "
         "Rating pairs are made within one export; a `--mode all` export pairs everything.",
         "",
     ]

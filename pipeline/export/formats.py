@@ -33,16 +33,16 @@ LABEL_SOURCE = "human"
 # lower-rated ones, the lowest rated first (the clearest signal).
 MAX_PAIRS_PER_PROMPT = 50
 
-# Why a rated turn yields no row, as the manifest and the dataset card count it.
+# Why a rated turn yields no row, as the manifest and the dataset card count it, in the order checked.
 EXCLUSIONS = {
     "history_not_recorded": "stored before turns recorded their conversation history, so the prompt the "
     "model saw cannot be rebuilt",
-    "passage_truncated": "a passage was stored cut to fit DynamoDB's item size, so the prompt cannot be rebuilt "
-    "exactly",
     "not_generated": "the answer is the canned \"not covered\" text, which no model wrote",
     "retrieval_miss": "a correction of a \"not covered\" answer: the user knew an answer the retriever did not "
     "find; no model was prompted, so there is no prompt to train on (counted to measure retrieval)",
     "empty_answer": "the model's answer is empty or only whitespace",
+    "passage_truncated": "a passage was stored cut to fit DynamoDB's item size, so the prompt cannot be rebuilt "
+    "exactly",
 }
 
 
