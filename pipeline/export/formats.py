@@ -17,11 +17,10 @@ from functools import cached_property
 from typing import Any, Literal
 
 from pipeline.export.options import KtoNeutral
-from pipeline.prompts import answer_messages
+from pipeline.prompts import Message, answer_messages
 from pipeline.records import Feedback, Turn
 
 Row = dict[str, Any]
-Message = dict[str, str]
 Split = Literal["train", "validation"]
 
 FORMATS = ("sft", "preference", "reward", "kto", "ratings")
