@@ -14,13 +14,11 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, Field
 
 from pipeline.prompts import (
-    ANSWER_PROMPT,
-    CONDENSE_PROMPT,
     NOT_COVERED,
     PROMPT_VERSION,
-    format_context,
-    format_history,
-    history_messages,
+    answer_messages,
+    chat_messages,
+    condense_messages,
 )
 from pipeline.records import Citation
 
@@ -28,12 +26,18 @@ History = list[tuple[str, str]]
 
 
 class Answer(BaseModel):
-    """Everything the chain knows about one answer; the app adds session and user to make a Turn."""
+    """Everything the chain knows about one answer; the app adds session and user to make a Turn.
+
+    `history` is the window of earlier pairs the prompts held; `generated` is False for the canned
+    "not covered" answer, for which no model was asked.
+    """
 
     question: str
     condensed_question: str
     answer: str
     citations: list[Citation]
+    history: History
+    generated: bool
     not_covered: bool
     model_id: str
     prompt_version: str = PROMPT_VERSION
@@ -82,7 +86,6 @@ class RagChain:
         self.model_id = model_id
         self.min_relevance = min_relevance
         self.history_turns = history_turns
-        self._condense = CONDENSE_PROMPT | llm
 
     def stream(self, question: str, history: History | None = None) -> AnswerStream:
         question = question.strip()
@@ -101,7 +104,7 @@ class RagChain:
         returned with the token usage of the rewrite."""
         if not history:
             return question, {}
-        message = self._condense.invoke({"history": format_history(history), "question": question})
+        message = self.llm.invoke(chat_messages(condense_messages(history, question)))
         rewritten = _first_line(str(message.content))
         if not rewritten.endswith("?"):
             # A small model sometimes answers instead of rewriting; the last question plus the
@@ -119,10 +122,7 @@ class RagChain:
         relevant = bool(documents) and max(doc.metadata["similarity"] for doc in documents) >= self.min_relevance
         generated = AIMessageChunk(content="")
         if relevant:
-            messages = ANSWER_PROMPT.format_messages(
-                history=history_messages(history), context=format_context(documents), question=question
-            )
-            for chunk in self.llm.stream(messages):
+            for chunk in self.llm.stream(chat_messages(answer_messages(history, citations, question))):
                 if "first_token" not in clock.timings:
                     clock.lap("first_token")
                 generated += chunk
@@ -140,6 +140,8 @@ class RagChain:
             condensed_question=condensed,
             answer=text,
             citations=citations,
+            history=history,
+            generated=relevant,
             not_covered=not relevant or text.startswith(NOT_COVERED.split(".")[0]),
             model_id=self.model_id,
             timings_ms=clock.timings,

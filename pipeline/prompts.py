@@ -1,50 +1,66 @@
 """The prompts, written for Mistral-7B-Instruct's chat template: no system role, the retrieved
 context inside the user turn, and user/assistant turns strictly alternating. The version is stored
-with every turn so feedback can be grouped by the prompt that produced the answer."""
+with every turn so feedback can be grouped by the prompt that produced the answer.
 
-from langchain_core.documents import Document
+The messages are built here as plain role/content data, by one function per prompt: the chain
+turns them into LangChain messages for the model, and the export writes them as they are, so a
+training prompt is always the prompt that was served. They are filled with str.format rather than a
+ChatPromptTemplate, which the export could not afford per row at thousands of rows a second.
+"""
+
+from collections.abc import Sequence
+
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+from pipeline.records import Citation
 
 PROMPT_VERSION = "plumb-answer-v1"
 
 NOT_COVERED = "The documents don't cover this question. The closest passages are listed below."
 
-CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
-    [
-        (
-            "human",
-            "Rewrite the follow-up question as one standalone question that can be understood without the "
-            "conversation. Keep document names, clause numbers and technical terms. Reply with the question only.\n\n"
-            "Conversation:\n{history}\n\nFollow-up question: {question}",
-        )
-    ]
+Message = dict[str, str]
+History = Sequence[tuple[str, str]]
+
+CONDENSE_REQUEST = (
+    "Rewrite the follow-up question as one standalone question that can be understood without the "
+    "conversation. Keep document names, clause numbers and technical terms. Reply with the question only.\n\n"
+    "Conversation:\n{history}\n\nFollow-up question: {question}"
 )
 
-# The last user turn; the export fills it with plain str.format (the same result, a fraction of the cost).
 ANSWER_REQUEST = (
     "Answer the question using only the numbered passages below, and cite the passages you use like [1]. "
     "If the passages do not contain the answer, reply exactly: \"The documents don't cover this question.\"\n\n"
     "Passages:\n{context}\n\nQuestion: {question}"
 )
 
-ANSWER_PROMPT = ChatPromptTemplate.from_messages([MessagesPlaceholder("history"), ("human", ANSWER_REQUEST)])
 
-
-def format_history(history: list[tuple[str, str]]) -> str:
-    return "\n".join(f"User: {question}\nAssistant: {answer}" for question, answer in history)
-
-
-def history_messages(history: list[tuple[str, str]]) -> list[BaseMessage]:
-    """Earlier (question, answer) pairs as alternating user and assistant messages."""
-    messages: list[BaseMessage] = []
-    for question, answer in history:
-        messages += [HumanMessage(question), AIMessage(answer)]
+def answer_messages(history: History, citations: Sequence[Citation], question: str) -> list[Message]:
+    """The answer prompt: each earlier (question, answer) pair as a user and an assistant message,
+    then one user message with the numbered passages and the question as typed."""
+    messages: list[Message] = []
+    for asked, answered in history:
+        messages += [{"role": "user", "content": asked}, {"role": "assistant", "content": answered}]
+    context = format_context(citations)
+    messages.append({"role": "user", "content": ANSWER_REQUEST.format(context=context, question=question)})
     return messages
 
 
-def format_context(documents: list[Document]) -> str:
+def condense_messages(history: History, question: str) -> list[Message]:
+    """The prompt that rewrites a follow-up into a standalone question: one user message."""
+    return [{"role": "user", "content": CONDENSE_REQUEST.format(history=format_history(history), question=question)}]
+
+
+def chat_messages(messages: list[Message]) -> list[BaseMessage]:
+    """Role/content messages as the LangChain messages a chat model takes."""
+    kinds = {"user": HumanMessage, "assistant": AIMessage}
+    return [kinds[message["role"]](message["content"]) for message in messages]
+
+
+def format_history(history: History) -> str:
+    return "\n".join(f"User: {question}\nAssistant: {answer}" for question, answer in history)
+
+
+def format_context(citations: Sequence[Citation]) -> str:
     return "\n\n".join(
-        f"[{number}] {doc.metadata['source']} – page {doc.metadata['page']}\n{doc.page_content}"
-        for number, doc in enumerate(documents, start=1)
+        f"[{number}] {citation.label()}\n{citation.passage}" for number, citation in enumerate(citations, start=1)
     )

@@ -31,7 +31,11 @@ def new_id() -> str:
 
 
 class Citation(BaseModel):
-    """One retrieved passage as the user sees it under an answer."""
+    """One retrieved passage as the user sees it under an answer.
+
+    `passage_truncated` is set when the store kept only the start of a long passage (see the size
+    rule in pipeline/feedback/dynamo.py): the prompt that held it cannot be rebuilt exactly.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,13 +44,21 @@ class Citation(BaseModel):
     passage: str
     score: float
     chunk_id: str = ""
+    passage_truncated: bool = False
 
     def label(self) -> str:
         return f"{self.source} – page {self.page}"
 
 
 class Turn(BaseModel):
-    """One answered question, stored as it is answered so feedback can always be joined to it."""
+    """One answered question, stored as it is answered so feedback can always be joined to it.
+
+    It records what generation was given, so the export rebuilds the very prompt the model saw
+    (`pipeline.prompts.answer_messages`): `history` holds the earlier (question, answer) pairs the
+    chain kept, oldest first, `question` the question as typed, `citations` the passages. `history`
+    None means not recorded (a turn stored before it was); such a turn cannot be exported.
+    `generated` is False when the answer is the chain's canned "not covered" text, which no model wrote.
+    """
 
     session_id: str
     turn_id: str = Field(default_factory=new_id)
@@ -56,6 +68,8 @@ class Turn(BaseModel):
     condensed_question: str
     answer: str
     citations: list[Citation] = Field(default_factory=list)
+    history: list[tuple[str, str]] | None = None
+    generated: bool = False
     not_covered: bool = False
     model_id: str
     prompt_version: str

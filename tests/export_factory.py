@@ -20,6 +20,7 @@ ACCESS_PASSAGE = Citation(
 ANCHOR_PASSAGE = Citation(source="drawings-notes.pdf", page=4, passage="Anchor bolts at 600 mm centres.", score=0.7)
 
 CORRECTION = "The maximum slope is 1:12 (design-criteria.pdf – page 21)."
+STAIRS_CORRECTION = "The passages cover ramps only; stairs are in another document."
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def make_pair(seed: Seed, session: str = "") -> tuple[Turn, Feedback]:
         condensed_question=seed.question,
         answer=seed.answer,
         citations=[seed.citation],
+        history=[],
+        generated=True,
         model_id=seed.model_id,
         prompt_version="plumb-answer-v1",
     )
@@ -71,6 +74,17 @@ def make_pair(seed: Seed, session: str = "") -> tuple[Turn, Feedback]:
         rating=seed.rating,
         note=seed.note,
         correction=seed.correction,
+    )
+    return turn, feedback
+
+
+def follow_up_pair() -> tuple[Turn, Feedback]:
+    """A follow-up in alice's conversation, corrected: its prompt holds the earlier exchange."""
+    turn, feedback = make_pair(
+        Seed("alice", "And for stairs?", "Stairs are not covered [1].", 2, RAMP_PASSAGE, correction=STAIRS_CORRECTION)
+    )
+    turn = turn.model_copy(
+        update={"history": [(RAMP, SEEDS[0].answer)], "condensed_question": "What is the maximum slope of stairs?"}
     )
     return turn, feedback
 
@@ -103,6 +117,8 @@ def bulk_pairs(count: int, questions: int = 500, passages: int = 5, passage_char
             condensed_question=question,
             answer=f"Answer number {n}: clause {n % questions} requires a 1:12 slope [1].",
             citations=citations,
+            history=[],
+            generated=True,
             model_id=f"model-v{n % 3}",
             prompt_version="plumb-answer-v1",
         )

@@ -6,7 +6,9 @@ from pipeline.export import formats
 from pipeline.export.formats import Rated
 from pipeline.export.redact import redact
 from pipeline.export.selection import Filters, redacted
-from tests.export_factory import ACCESS, CORRECTION, RAMP, SEEDS, Seed, make_pair
+from pipeline import prompts
+from pipeline.prompts import NOT_COVERED
+from tests.export_factory import ACCESS, CORRECTION, RAMP, RAMP_PASSAGE, SEEDS, Seed, make_pair
 
 
 def rated(seed: Seed) -> Rated:
@@ -23,9 +25,44 @@ def test_prompt_is_one_user_message_with_the_passages_and_the_question():
     assert message["content"].endswith(f"Question: {RAMP}")
 
 
-def test_prompt_uses_the_condensed_question_of_a_follow_up():
-    turn = ALICE.turn.model_copy(update={"question": "and for ramps?", "condensed_question": RAMP})
-    assert formats.prompt(turn)[0]["content"].endswith(f"Question: {RAMP}")
+def test_follow_up_prompt_is_the_history_then_the_question_as_typed():
+    history = [("What does code C mean?", "Revise and resubmit [1]."), ("And code B?", "Approved as noted [2].")]
+    turn = ALICE.turn.model_copy(update={"question": "and for ramps?", "condensed_question": RAMP, "history": history})
+    messages = formats.prompt(turn)
+    assert [(m["role"], m["content"]) for m in messages[:4]] == [
+        ("user", "What does code C mean?"),
+        ("assistant", "Revise and resubmit [1]."),
+        ("user", "And code B?"),
+        ("assistant", "Approved as noted [2]."),
+    ]
+    assert messages[4]["role"] == "user" and messages[4]["content"].endswith("Question: and for ramps?")
+    assert messages == prompts.answer_messages(history, turn.citations, "and for ramps?")
+
+
+def test_prompt_of_a_turn_without_recorded_history_is_refused():
+    with pytest.raises(ValueError, match="did not record its history"):
+        formats.prompt(ALICE.turn.model_copy(update={"history": None}))
+
+
+@pytest.mark.parametrize(
+    ("update", "correction", "reason"),
+    [
+        ({}, None, None),
+        ({"history": None}, None, "history_not_recorded"),
+        ({"generated": False, "not_covered": True, "answer": NOT_COVERED}, None, "not_generated"),
+        ({"generated": False, "not_covered": True, "answer": NOT_COVERED}, CORRECTION, "retrieval_miss"),
+        ({"answer": ""}, None, "empty_answer"),
+        ({"answer": " \n\t "}, CORRECTION, "empty_answer"),
+        ({"citations": [RAMP_PASSAGE.model_copy(update={"passage_truncated": True})]}, None, "passage_truncated"),
+        # The model itself said the documents do not cover it: that is model output, and a sound row.
+        ({"not_covered": True, "answer": "The documents don't cover this question."}, None, None),
+    ],
+)
+def test_only_model_output_with_a_rebuildable_prompt_makes_rows(update, correction, reason):
+    turn = ALICE.turn.model_copy(update=update)
+    feedback = ALICE.feedback.model_copy(update={"correction": correction})
+    assert formats.exclusion(Rated(turn, feedback)) == reason
+    assert reason is None or reason in formats.EXCLUSIONS
 
 
 def test_sft_takes_corrections_and_answers_rated_four_or_five():
@@ -43,23 +80,45 @@ def test_correction_is_preferred_over_the_answer_it_corrects():
     assert formats.correction_preference_rows(ALICE) == []
 
 
-def test_higher_rated_answer_is_preferred_to_a_lower_rated_one_for_the_same_question():
-    rows = formats.rating_preference_rows([formats.RatedAnswer.of(r) for r in (CAROL, BOB, ALICE)])
-    # alice (5) and carol (4) gave the same answer: it is preferred to bob's (1) once per pair,
-    # never over itself.
-    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows] == [
-        (ALICE.turn.answer, BOB.turn.answer),
-        (CAROL.turn.answer, BOB.turn.answer),
+def answers_best_first(*rated: Rated) -> list[formats.RatedAnswer]:
+    """A best-rated answer, then the rest lowest-rated first (the order the builder reads them in)."""
+    answers = sorted((formats.RatedAnswer.of(r) for r in rated), key=lambda a: (a.rating, a.answer))
+    best = max(answers, key=lambda a: a.rating)
+    return [best] + [a for a in answers if a is not best]
+
+
+def test_best_answer_to_a_prompt_is_preferred_to_each_lower_rated_different_one():
+    pairs = formats.rating_pairs(answers_best_first(CAROL, BOB, ALICE))
+    # alice (5) and carol (4) gave the same answer: never preferred over itself.
+    assert [(chosen.turn_id, rejected.turn_id) for chosen, rejected in pairs] == [
+        (ALICE.turn.turn_id, BOB.turn.turn_id)
     ]
-    assert formats.rating_preference_rows([formats.RatedAnswer.of(ALICE)]) == []
+    assert formats.rating_pairs(answers_best_first(ALICE)) == []
+    assert formats.rating_pairs([]) == []
 
 
-def test_rating_pairs_are_capped_per_question_widest_gap_first():
-    answers = [rated(Seed(f"u{n}", RAMP, f"answer {n}", n % 5 + 1, SEEDS[0].citation)) for n in range(40)]
-    rows = formats.rating_preference_rows([formats.RatedAnswer.of(a) for a in answers])
-    assert len(rows) == formats.MAX_PAIRS_PER_QUESTION
-    first = rows[0]
-    assert first["chosen"][0]["content"].startswith("answer") and first["rejected"] != first["chosen"]
+def test_rating_pairs_are_linear_and_capped_per_prompt():
+    answers = [rated(Seed(f"u{n}", RAMP, f"answer {n}", n % 5 + 1, SEEDS[0].citation)) for n in range(400)]
+    pairs = formats.rating_pairs(answers_best_first(*answers))
+    assert len(pairs) == formats.MAX_PAIRS_PER_PROMPT
+    assert {chosen.rating for chosen, _ in pairs} == {5} and {rejected.rating for _, rejected in pairs} == {1}
+    assert len({chosen.turn_id for chosen, _ in pairs}) == 1
+
+
+def test_rating_pairs_read_no_further_than_the_cap():
+    """Work is bounded by the cap, however many answers a prompt got: nothing quadratic."""
+    best = formats.RatedAnswer.of(ALICE)
+    read = 0
+
+    def answers():
+        nonlocal read
+        yield best
+        for n in range(100_000):
+            read += 1
+            yield formats.RatedAnswer("t", f"u{n}", 1, "m", "p", f"answer {n}", 1)
+
+    assert len(formats.rating_pairs(answers())) == formats.MAX_PAIRS_PER_PROMPT
+    assert read == formats.MAX_PAIRS_PER_PROMPT
 
 
 def test_reward_rows_fold_the_prompt_into_both_sides():
@@ -172,8 +231,10 @@ def test_redaction_keeps_engineering_data(region, text):
 
 
 def test_redaction_reaches_every_exported_text():
-    clean = redacted(ERIN, "US")
+    history = [("Who answers the gate, 202-555-0143?", "Mail gate@example.com [1].")]
+    clean = redacted(Rated(ERIN.turn.model_copy(update={"history": history}), ERIN.feedback), "US")
     exported = str([formats.ratings_row(clean), formats.kto_rows(clean)])
+    assert "gate@example.com" not in exported and "[email] [1]" in exported
     for secret in ("john.doe@example.com", "(212) 736-5000", "+44 20 7946 0958", "202-555-0143"):
         assert secret not in exported
     assert "[email]" in exported and "[phone]" in exported

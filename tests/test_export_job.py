@@ -48,7 +48,8 @@ def test_each_file_holds_the_expected_rows(dynamo_settings, seeded, tmp_path):
     export, manifest = run(dynamo_settings, tmp_path / "out", mode="all")
     alice, bob, carol, dave, erin, frank = (seed.answer for seed in SEEDS)
 
-    assert sorted(answers(export, "sft")) == sorted([alice, CORRECTION, frank])  # carol's equals alice's row
+    # carol's verdict endorses the same answer to the same prompt as alice's: one row per verdict.
+    assert sorted(answers(export, "sft")) == sorted([alice, carol, CORRECTION, frank])
     assert sorted(
         zip(answers(export, "preference", "chosen"), answers(export, "preference", "rejected"), strict=True)
     ) == sorted([(CORRECTION, bob), (alice, bob)])
@@ -59,7 +60,9 @@ def test_each_file_holds_the_expected_rows(dynamo_settings, seeded, tmp_path):
     assert all(r["chosen"][0]["role"] == "user" and "prompt" not in r for r in reward)
     erin_redacted = "Call John at [email] or [phone]."
     kto = sorted((r["completion"][0]["content"], r["label"]) for r in rows(export, "kto"))
-    assert kto == sorted([(alice, True), (bob, False), (CORRECTION, True), (frank, True), (erin_redacted, False)])
+    assert kto == sorted(
+        [(alice, True), (carol, True), (bob, False), (CORRECTION, True), (frank, True), (erin_redacted, False)]
+    )
     ratings = sorted((r["completion"][0]["content"], r["score"], r["note"]) for r in rows(export, "ratings"))
     assert ratings == sorted(
         [
@@ -74,10 +77,9 @@ def test_each_file_holds_the_expected_rows(dynamo_settings, seeded, tmp_path):
 
     prompt = rows(export, "sft")[0]["prompt"]
     assert [m["role"] for m in prompt] == ["user"] and "– page" in prompt[0]["content"]
-    assert manifest["counts"]["sft"] == {"train": 3, "validation": 0}
-    assert (
-        manifest["items"] == 6 and manifest["duplicates_dropped"] == 4
-    )  # carol repeats alice in sft, kto, preference, reward
+    assert manifest["counts"]["sft"] == {"train": 4, "validation": 0}
+    assert manifest["items"] == 6 and manifest["duplicates_dropped"] == 0
+    assert manifest["excluded"] == {} and manifest["supersedes"] == []
     on_disk = json.loads((export / "manifest.json").read_text())
     assert on_disk == manifest and on_disk["source"]["table"] == dynamo_settings.table_prefix + "feedback"
     for name, entry in manifest["files"].items():
@@ -125,6 +127,116 @@ def test_incremental_rerun_exports_only_what_is_new(dynamo_settings, store, seed
     assert len(everything) == len(set(everything)) == 8
 
 
+PROVENANCE = {"turn_id", "user", "feedback_version", "model_id", "prompt_version", "label_source", "export_id"}
+
+
+def test_every_row_names_its_turn_verdict_model_prompt_and_export(dynamo_settings, seeded, tmp_path):
+    export, manifest = run(dynamo_settings, tmp_path / "out", mode="all")
+    turns = {turn.turn_id: turn for turn, _ in seeded}
+    for name in ("sft", "kto", "ratings"):
+        for row in rows(export, name):
+            assert PROVENANCE <= set(row), name
+            turn = turns[row["turn_id"]]
+            expected = (turn.user, turn.model_id, turn.prompt_version)
+            assert (row["user"], row["model_id"], row["prompt_version"]) == expected
+            assert (row["feedback_version"], row["label_source"], row["export_id"]) == (1, "human", export.name)
+    bob = next(turn for turn, _ in seeded if turn.user == "bob")
+    alice = next(turn for turn, _ in seeded if turn.user == "alice")
+    for name in ("preference", "reward"):
+        pairs = {r["pair"]: r for r in rows(export, name)}
+        correction, rating = pairs["correction"], pairs["rating"]
+        assert correction["chosen_turn_id"] == correction["rejected_turn_id"] == bob.turn_id
+        assert correction["chosen_model_id"] is None and correction["rejected_model_id"] == bob.model_id
+        assert (rating["chosen_turn_id"], rating["rejected_turn_id"]) == (alice.turn_id, bob.turn_id)
+        assert (rating["chosen_user"], rating["rejected_user"]) == ("alice", "bob")
+        assert rating["label_source"] == "human" and rating["export_id"] == manifest["export_id"]
+
+
+def test_answers_are_paired_only_with_answers_to_the_same_prompt(dynamo_settings, store, tmp_path):
+    """Same question, other passages: a different prompt, so no pair; the same prompt twice: a pair."""
+    other_passage = SEEDS[0].citation.model_copy(update={"page": 22, "passage": "Landings every 9 m of ramp."})
+    seeds = [
+        Seed("ann", SEEDS[0].question, "1:12 [1].", 5, SEEDS[0].citation),
+        Seed("ben", SEEDS[0].question, "Landings every 9 m [1].", 1, other_passage),
+        Seed("cat", SEEDS[0].question, "1:8 [1].", 2, SEEDS[0].citation),
+    ]
+    store_seeds(store, seeds)
+    export, _ = run(dynamo_settings, tmp_path / "out", mode="all")
+    pairs = [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows(export, "preference")]
+    assert pairs == [("1:12 [1].", "1:8 [1].")]
+    [row] = rows(export, "preference")
+    assert "Landings" not in row["prompt"][-1]["content"]
+
+
+def test_turns_without_model_output_or_a_rebuildable_prompt_make_no_row(dynamo_settings, store, tmp_path):
+    """Stored in DynamoDB and read back: each kind is left out and counted by reason."""
+    from pipeline.feedback.dynamo import PASSAGE_MAX_CHARS
+    from pipeline.prompts import NOT_COVERED
+
+    canned = {"answer": NOT_COVERED, "generated": False, "not_covered": True}
+    long_passage = SEEDS[0].citation.model_copy(update={"passage": "x" * (PASSAGE_MAX_CHARS + 1)})
+    cases = [
+        (canned, 5, None),
+        (canned, 1, CORRECTION),
+        ({"answer": "  \n "}, 4, None),
+        ({"history": None}, 5, None),
+        ({"citations": [long_passage]}, 5, None),
+    ]
+    for n, (update, rating, correction) in enumerate(cases):
+        turn, feedback = make_pair(Seed(f"user{n}", SEEDS[0].question, "unused", rating, SEEDS[0].citation))
+        store.save_turn(turn.model_copy(update=update))
+        store.save_feedback(feedback.model_copy(update={"correction": correction}))
+    store_seeds(store, SEEDS[:1])
+    export, manifest = run(dynamo_settings, tmp_path / "out", mode="all")
+    assert manifest["excluded"] == {
+        "not_generated": 1,
+        "retrieval_miss": 1,
+        "empty_answer": 1,
+        "history_not_recorded": 1,
+        "passage_truncated": 1,
+    }
+    assert manifest["items"] == 6
+    for name in ("sft", "kto", "ratings"):
+        assert [row["user"] for row in rows(export, name)] == ["alice"], name
+    assert rows(export, "preference") == []
+    card = (export / "README.md").read_text()
+    assert "retrieval_miss" in card and "not_generated" in card
+
+
+def test_mode_all_is_a_snapshot_of_the_latest_verdicts(dynamo_settings, store, seeded, tmp_path):
+    out = tmp_path / "out"
+    first, _ = run(dynamo_settings, out)
+    turn, feedback = seeded[0]
+    store.save_feedback(feedback.model_copy(update={"rating": 2, "note": "on second thought", "version": 2}))
+    store.save_feedback(feedback.model_copy(update={"rating": 3, "note": "third thought", "version": 3}))
+    incremental, manifest = run(dynamo_settings, out)
+    latest = {"turn_id": turn.turn_id, "user": "alice", "feedback_version": 3}
+    assert manifest["supersedes"] == [latest]
+
+    snapshot, manifest = run(dynamo_settings, tmp_path / "all", mode="all")
+    alice = [(r["feedback_version"], r["score"], r["note"]) for r in rows(snapshot, "ratings") if r["user"] == "alice"]
+    assert alice == [(3, 3, "third thought")]
+    assert len(rows(snapshot, "ratings")) == 6 and manifest["supersedes"] == [latest]
+
+    # Assembling the two incremental exports as the card says gives the snapshot, file by file: alice's
+    # latest verdict (3) makes no sft row, so her earlier sft row must go too.
+    exports = (first, incremental)
+    latest: dict = {}
+    for row in (row for export in exports for row in rows(export, "ratings")):
+        key = (row["turn_id"], row["user"])
+        latest[key] = max(latest.get(key, 0), row["feedback_version"])
+    for name in ("sft", "kto", "ratings"):
+        assembled = [
+            {**row, "export_id": None}
+            for export in exports
+            for row in rows(export, name)
+            if row["feedback_version"] == latest[(row["turn_id"], row["user"])]
+        ]
+        expected = [{**row, "export_id": None} for row in rows(snapshot, name)]
+        assert sorted(map(json.dumps, assembled)) == sorted(map(json.dumps, expected)), name
+    assert any(row["user"] == "alice" for row in rows(first, "sft"))
+
+
 def test_changed_feedback_is_exported_again_in_its_latest_version(dynamo_settings, store, seeded, tmp_path):
     out = tmp_path / "out"
     run(dynamo_settings, out)
@@ -154,7 +266,8 @@ def test_split_is_by_question_and_the_same_on_every_run(dynamo_settings, tmp_pat
     }
     assert questions["train"] and questions["validation"] and not questions["train"] & questions["validation"]
     for name in manifest["files"]:
-        assert (first / name).read_bytes() == (second / name).read_bytes()
+        same = (first / name).read_bytes().replace(first.name.encode(), second.name.encode())
+        assert same == (second / name).read_bytes(), "the same rows in the same order, but for the export id"
 
 
 def test_parquet_holds_the_same_rows(dynamo_settings, seeded, tmp_path):
@@ -162,7 +275,8 @@ def test_parquet_holds_the_same_rows(dynamo_settings, seeded, tmp_path):
     parquet, manifest = run(dynamo_settings, tmp_path / "p", mode="all", file_format="parquet")
     assert "kto/train.parquet" in manifest["files"]
     for name in ("sft", "preference", "reward", "kto", "ratings"):
-        assert pq.read_table(parquet / name / "train.parquet").to_pylist() == rows(jsonl, name)
+        in_parquet = pq.read_table(parquet / name / "train.parquet").to_pylist()
+        assert [row | {"export_id": jsonl.name} for row in in_parquet] == rows(jsonl, name)
 
 
 def test_feedback_whose_turn_is_missing_is_counted_not_exported(dynamo_settings, store, tmp_path):

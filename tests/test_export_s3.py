@@ -15,7 +15,7 @@ from pipeline.errors import PlumbError
 from pipeline.export.job import ExportConfig, main
 from pipeline.export.watermark import Watermarks
 from pipeline.feedback.dynamo import DynamoFeedbackStore
-from tests.export_factory import store_seeds
+from tests.export_factory import follow_up_pair, store_seeds
 
 BUCKET = "training-data"
 
@@ -118,6 +118,9 @@ def test_reading_a_dynamodb_export_gives_the_same_datasets_as_reading_the_table(
     pairs = store_seeds(store)
     turn, feedback = pairs[3]
     store.save_feedback(feedback.model_copy(update={"rating": 5, "note": "changed my mind", "version": 2}))
+    follow_up, follow_up_feedback = follow_up_pair()
+    store.save_turn(follow_up)
+    store.save_feedback(follow_up_feedback)
 
     from_table = main(config(str(tmp_path / "table"), mode="all"), dynamo_settings)
     feedback_export = write_dynamodb_export(s3, dynamo_settings, "feedback", "01700000000000-aaaa")
@@ -131,8 +134,15 @@ def test_reading_a_dynamodb_export_gives_the_same_datasets_as_reading_the_table(
         "feedback": feedback_export,
         "turns": turns_export,
     }
-    assert from_export.manifest["feedback"]["versions_read"] == 7
-    assert from_export.manifest["files"] == from_table.manifest["files"]
+    assert from_export.manifest["feedback"]["versions_read"] == 8
+    assert from_export.manifest["files"].keys() == from_table.manifest["files"].keys()
+    for name in from_table.manifest["files"]:
+        table_rows = (Path(from_table.location) / name).read_text().replace(from_table.export_id, "")
+        assert (Path(from_export.location) / name).read_text().replace(from_export.export_id, "") == table_rows
+    assert ["user", "assistant", "user"] in [
+        [m["role"] for m in json.loads(line)["prompt"]]
+        for line in (Path(from_export.location) / "sft/train.jsonl").read_text().splitlines()
+    ], "the follow-up's history came through the S3 export"
     ratings = [
         json.loads(line) for line in (Path(from_export.location) / "ratings/train.jsonl").read_text().splitlines()
     ]

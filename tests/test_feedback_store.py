@@ -41,6 +41,8 @@ def make_turn(session_id: str = "s1", user: str = "ann", **changes) -> Turn:
             Citation(source="specs/033000.pdf", page=21, passage="Against earth: 75 mm.", score=0.83, chunk_id="c-21"),
             Citation(source="design criteria.pdf", page=4, passage=ODD_TEXT, score=0.412345678901, chunk_id=""),
         ],
+        history=[("What cover do walls need?", "50 mm [1]."), ("And slabs?", ODD_TEXT)],
+        generated=True,
         not_covered=False,
         model_id="mistral-7b-lora-3",
         prompt_version="answer-v2",
@@ -70,6 +72,9 @@ def test_turn_round_trips_every_field(store):
     assert (saved.record, saved.queued) == (turn, False)
     assert store.get_turn(turn.session_id, turn.turn_id) == turn
     assert store.get_turn(turn.session_id, "no-such-turn") is None
+    unrecorded = make_turn(history=None, generated=False)
+    store.save_turn(unrecorded)
+    assert store.get_turn(unrecorded.session_id, unrecorded.turn_id).history is None, "not recorded stays unknown"
 
 
 def test_feedback_round_trips_every_field(store):
@@ -205,7 +210,10 @@ def test_long_passages_are_cut_to_the_documented_size(store, dynamo_items):
     assert [c.chunk_id for c in stored.citations] == [c.chunk_id for c in citations]
     raw = dynamo_items("turns")[0]["citations"]["L"]
     assert all(entry["M"]["passage_truncated"]["BOOL"] for entry in raw)
+    assert all(c.passage_truncated for c in stored.citations), "the turn says its prompt cannot be rebuilt"
     assert stored.model_copy(update={"citations": citations}) == turn
+    store.save_turn(stored)
+    assert store.get_turn(turn.session_id, turn.turn_id) == stored, "stored again, still marked truncated"
 
 
 def test_a_turn_over_the_item_limit_is_refused_and_nothing_is_stored(store, dynamo_items):

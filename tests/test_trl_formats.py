@@ -8,14 +8,18 @@ import torch
 
 from pipeline.export.job import ExportConfig, main
 from pipeline.feedback.dynamo import DynamoFeedbackStore
-from tests.export_factory import store_seeds
+from tests.export_factory import follow_up_pair, store_seeds
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def export_dir(dynamo_settings, tmp_path) -> Path:
-    store_seeds(DynamoFeedbackStore(dynamo_settings))
+    store = DynamoFeedbackStore(dynamo_settings)
+    store_seeds(store)
+    turn, feedback = follow_up_pair()
+    store.save_turn(turn)
+    store.save_feedback(feedback)
     result = main(ExportConfig(out=str(tmp_path / "exports"), mode="all", validation_fraction=0.0), dynamo_settings)
     return Path(result.location)
 
@@ -58,9 +62,13 @@ def tiny_classifier(tokenizer):
 
 
 def load(export_dir: Path, name: str):
+    """The export's `name` dataset, checked to hold the follow-up's conversation as its prompt."""
     from datasets import load_dataset
 
-    return load_dataset(str(export_dir), name, split="train")
+    dataset = load_dataset(str(export_dir), name, split="train")
+    prompts = [row[:-1] for row in dataset["chosen"]] if name == "reward" else dataset["prompt"]
+    assert ["user", "assistant", "user"] in [[m["role"] for m in p] for p in prompts]
+    return dataset
 
 
 def common_args(tmp_path: Path) -> dict:
@@ -92,7 +100,7 @@ def test_sft_trainer_takes_the_sft_file(export_dir, tokenizer, tmp_path):
     from trl import SFTConfig, SFTTrainer
 
     dataset = load(export_dir, "sft")
-    assert dataset.column_names == ["prompt", "completion"]
+    assert dataset.column_names[:2] == ["prompt", "completion"]
     args = SFTConfig(**common_args(tmp_path), max_length=512)
     trainer = SFTTrainer(model=tiny_causal_lm(tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer)
     train_one_step(trainer)
@@ -102,7 +110,7 @@ def test_dpo_trainer_takes_the_preference_file(export_dir, tokenizer, tmp_path):
     from trl import DPOConfig, DPOTrainer
 
     dataset = load(export_dir, "preference")
-    assert dataset.column_names == ["prompt", "chosen", "rejected"]
+    assert dataset.column_names[:3] == ["prompt", "chosen", "rejected"]
     args = DPOConfig(**common_args(tmp_path), max_length=512)
     trainer = DPOTrainer(
         model=tiny_causal_lm(tokenizer),
@@ -118,7 +126,7 @@ def test_kto_trainer_takes_the_kto_file(export_dir, tokenizer, tmp_path):
     from trl import KTOConfig, KTOTrainer
 
     dataset = load(export_dir, "kto")
-    assert dataset.column_names == ["prompt", "completion", "label"]
+    assert dataset.column_names[:3] == ["prompt", "completion", "label"]
     assert set(dataset["label"]) == {True, False}
     args = KTOConfig(**{**common_args(tmp_path), "per_device_train_batch_size": 4}, max_length=512)
     trainer = KTOTrainer(
@@ -135,7 +143,7 @@ def test_reward_trainer_takes_the_reward_file(export_dir, tokenizer, tmp_path):
     from trl import RewardConfig, RewardTrainer
 
     dataset = load(export_dir, "reward")
-    assert dataset.column_names == ["chosen", "rejected"]
+    assert dataset.column_names[:2] == ["chosen", "rejected"]
     args = RewardConfig(**common_args(tmp_path), max_length=512)
     trainer = RewardTrainer(
         model=tiny_classifier(tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from pipeline.export.build import BuildSummary
+from pipeline.export.formats import EXCLUSIONS
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -15,8 +16,8 @@ CARD = "README.md"
 
 _DESCRIPTIONS = {
     "sft": "prompt/completion: users' corrected answers and answers rated 4-5 (SFTTrainer).",
-    "preference": "prompt/chosen/rejected: a correction over the answer it corrects, and a higher- over a "
-    "lower-rated answer to the same question (DPOTrainer).",
+    "preference": "prompt/chosen/rejected: a correction over the answer it corrects, and the best-rated answer "
+    "to a prompt over each lower-rated answer to the very same prompt (DPOTrainer).",
     "reward": "chosen/rejected with the prompt inside both (implicit prompt), from the same pairs (RewardTrainer).",
     "kto": "prompt/completion/label: true for ratings 4-5 and corrections, false for 1-2 (KTOTrainer).",
     "ratings": "prompt/completion/score/note: every rated answer with its 1-5 score, to use scores as rewards "
@@ -32,6 +33,8 @@ def manifest(summary: BuildSummary, export_id: str, details: dict) -> dict:
         **details,
         "items": summary.items,
         "duplicates_dropped": summary.duplicates_dropped,
+        "excluded": summary.excluded,
+        "supersedes": summary.supersedes,
         "counts": summary.counts,
         "files": summary.files,
     }
@@ -64,8 +67,9 @@ def _card_text(content: dict) -> str:
         f"# Plumbline feedback export {content['export_id']}",
         "",
         "Users' ratings (1-5), notes and corrected answers on Plumbline's answers, in TRL's conversational "
-        "dataset formats. Each prompt is the single user message the model answered: the retrieved passages, "
-        "each labelled `source – page N`, then the standalone question.",
+        "dataset formats. Each prompt is exactly what the model was sent for the answer: the earlier questions and "
+        "answers of the conversation that the chain kept, as user and assistant messages, then one user message "
+        "with the retrieved passages, each labelled `source – page N`, and the question as typed.",
         "",
         "| dataset | train | validation | contents |",
         "|---|---|---|---|",
@@ -74,8 +78,11 @@ def _card_text(content: dict) -> str:
         f"Exported {content['created_at']} from {json.dumps(content['source'])}; "
         f"feedback received from {content['window']['start'] or 'the beginning'} to {content['window']['end']}.",
         f"Contact details redacted: {'yes' if content['options']['redact'] else 'no'}. "
-        "Train and validation are split by question, so no question is in both; exact duplicate rows are dropped.",
+        "Train and validation are split by question, so no question is in both. Every verdict gives its own rows: "
+        "two users endorsing the same answer give two rows.",
         "",
+        *_excluded_text(content["excluded"]),
+        *_provenance_text(len(content["supersedes"])),
         "```python",
         "from datasets import load_dataset",
         'sft = load_dataset("path/to/this/export", "sft")',
@@ -86,3 +93,42 @@ def _card_text(content: dict) -> str:
         "",
     ]
     return "\n".join(header + body)
+
+
+def _excluded_text(excluded: dict[str, int]) -> list[str]:
+    """Only model output is used as model output: what was left out, and why."""
+    lines = [
+        "## Left out",
+        "",
+        "Rated turns that give no row, by reason (a turn is counted once, under the first reason that applies):",
+        "",
+        "| reason | turns | why |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {reason} | {excluded.get(reason, 0)} | {why} |" for reason, why in EXCLUSIONS.items()]
+    return [*lines, ""]
+
+
+def _provenance_text(superseding: int) -> list[str]:
+    return [
+        "## Provenance and assembling several exports",
+        "",
+        "Every `sft`, `kto` and `ratings` row names its turn and verdict: `turn_id`, `user` (who gave the verdict), "
+        "`feedback_version`, `model_id` (the model that answered), `prompt_version`, `label_source` (`human`) and "
+        "`export_id`. A `preference` or `reward` row compares two answers to one prompt: `pair` is `correction` "
+        "(the user's correction, chosen, over the answer it corrects, rejected; one turn on both sides; "
+        "`chosen_model_id` is null as a person wrote it) or `rating` (the best-rated answer over a lower-rated "
+        "one); `chosen_turn_id`, `chosen_user`, `chosen_feedback_version`, `chosen_model_id` and the same for "
+        "`rejected_` name both sides. TRL's trainers ignore these columns.",
+        "",
+        f"A user may change a verdict; this export holds {superseding} verdict(s) that supersede an earlier "
+        "version, listed under `supersedes` in `manifest.json` (turn, user, version): rows of a lower "
+        "`feedback_version` for the same turn and user, in earlier exports, are out of date. An export with "
+        "`--mode all` is a snapshot: the latest verdict of every turn and user. To assemble one training set "
+        "from several incremental exports, take the latest `feedback_version` per (`turn_id`, `user`) from "
+        "their `ratings` files (every exported verdict has exactly one `ratings` row, while its latest "
+        "version may give no `sft` or `kto` row), then keep from every file only the rows of that version "
+        "(a pair only when both its sides are the latest). "
+        "Rating pairs are made within one export; a `--mode all` export pairs everything.",
+        "",
+    ]

@@ -183,7 +183,11 @@ def _value(attribute: dict[str, Any]) -> Any:
 
 
 def turn_from_item(item: Item) -> Turn:
-    return Turn.model_validate(plain(item))
+    """A stored turn; its history's {question, answer} maps become the record's (question, answer) pairs."""
+    values = plain(item)
+    if values.get("history") is not None:
+        values["history"] = [(pair["question"], pair["answer"]) for pair in values["history"]]
+    return Turn.model_validate(values)
 
 
 def feedback_from_item(item: Item) -> tuple[Feedback, datetime]:

@@ -1,31 +1,48 @@
 """Rows in TRL's own dataset formats, built from a turn and the latest feedback on it.
 
-Conversational style: a prompt is a list of messages whose single user message is the chain's own
-answer prompt (retrieved passages with "source – page N", then the standalone question), so a model
-is trained on the prompt it answers with; a completion is a single assistant message. Each function is
-pure and small so that the export job only decides which rows go to which file.
+Conversational style: a prompt is the list of messages the model was sent for the answer, built by
+the chain's own function (`pipeline.prompts.answer_messages`) from what the turn recorded: the
+earlier (question, answer) pairs as user and assistant messages, then one user message with the
+retrieved passages ("source – page N") and the question as typed. A completion is a single assistant
+message. Only what a model wrote is used as model output: turns whose prompt cannot be rebuilt or
+whose answer no model wrote are left out with a reason (`exclusion`). Each function is pure and small
+so that the export job only decides which rows go to which file, with which provenance columns.
 See TRL's "Dataset formats" guide for the column names.
 """
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import combinations
 from typing import Any, Literal
 
-from pipeline.export.job import KtoNeutral
-from pipeline.prompts import ANSWER_REQUEST
+from pipeline.export.options import KtoNeutral
+from pipeline.prompts import Message, answer_messages
 from pipeline.records import Feedback, Turn
 
 Row = dict[str, Any]
-Message = dict[str, str]
 Split = Literal["train", "validation"]
 
 FORMATS = ("sft", "preference", "reward", "kto", "ratings")
 
-# A question asked by many users could pair every answer with every other; the largest rating
-# gaps carry the clearest signal, so only that many pairs are kept per question.
-MAX_PAIRS_PER_QUESTION = 50
+# Who gave the verdict a row carries: people, through the feedback form (judges come later).
+LABEL_SOURCE = "human"
+
+# Many users can get the same prompt; its best-rated answer is paired with at most this many
+# lower-rated ones, the lowest rated first (the clearest signal).
+MAX_PAIRS_PER_PROMPT = 50
+
+# Why a rated turn yields no row, as the manifest and the dataset card count it, in the order checked.
+EXCLUSIONS = {
+    "history_not_recorded": "stored before turns recorded their conversation history, so the prompt the "
+    "model saw cannot be rebuilt",
+    "not_generated": "the answer is the canned \"not covered\" text, which no model wrote",
+    "retrieval_miss": "a correction of a \"not covered\" answer: the user knew an answer the retriever did not "
+    "find; no model was prompted, so there is no prompt to train on (counted to measure retrieval)",
+    "empty_answer": "the model's answer is empty or only whitespace",
+    "passage_truncated": "a passage was stored cut to fit DynamoDB's item size, so the prompt cannot be rebuilt "
+    "exactly",
+}
 
 
 @dataclass(frozen=True)
@@ -43,15 +60,77 @@ class Rated:
 
 @dataclass(frozen=True)
 class RatedAnswer:
-    """What pairing answers by rating needs of a rated turn, small enough to keep on disk per item."""
+    """One verdict on one answer, as pairing answers to the same prompt needs it."""
 
-    prompt: list[Message]
+    turn_id: str
+    user: str
+    feedback_version: int
+    model_id: str
+    prompt_version: str
     answer: str
     rating: int
 
     @classmethod
     def of(cls, rated: Rated) -> "RatedAnswer":
-        return cls(rated.prompt, rated.turn.answer, rated.feedback.rating)
+        turn, feedback = rated.turn, rated.feedback
+        return cls(
+            turn.turn_id,
+            feedback.user,
+            feedback.version,
+            turn.model_id,
+            turn.prompt_version,
+            turn.answer,
+            feedback.rating,
+        )
+
+
+def exclusion(rated: Rated) -> str | None:
+    """Why this rated turn yields no row (a key of EXCLUSIONS), or None when it yields rows."""
+    turn = rated.turn
+    if turn.history is None:
+        return "history_not_recorded"
+    if not turn.generated:
+        return "retrieval_miss" if rated.feedback.correction else "not_generated"
+    if not turn.answer.strip():
+        return "empty_answer"
+    if any(citation.passage_truncated for citation in turn.citations):
+        return "passage_truncated"
+    return None
+
+
+def provenance(rated: Rated, export_id: str) -> Row:
+    """The columns that tie a single-turn row to its turn and verdict (TRL ignores them)."""
+    turn, feedback = rated.turn, rated.feedback
+    return {
+        "turn_id": turn.turn_id,
+        "user": feedback.user,
+        "feedback_version": feedback.version,
+        "model_id": turn.model_id,
+        "prompt_version": turn.prompt_version,
+        "label_source": LABEL_SOURCE,
+        "export_id": export_id,
+    }
+
+
+def pair_provenance(
+    pair: Literal["correction", "rating"], chosen: RatedAnswer, rejected: RatedAnswer, export_id: str
+) -> Row:
+    """The columns of a preference or reward row: both sides' turn and verdict. A correction pair
+    names its one turn on both sides; its chosen side was written by a person, so has no model."""
+    return {
+        "pair": pair,
+        "chosen_turn_id": chosen.turn_id,
+        "chosen_user": chosen.user,
+        "chosen_feedback_version": chosen.feedback_version,
+        "chosen_model_id": None if pair == "correction" else chosen.model_id,
+        "rejected_turn_id": rejected.turn_id,
+        "rejected_user": rejected.user,
+        "rejected_feedback_version": rejected.feedback_version,
+        "rejected_model_id": rejected.model_id,
+        "prompt_version": rejected.prompt_version,
+        "label_source": LABEL_SOURCE,
+        "export_id": export_id,
+    }
 
 
 def question_text(turn: Turn) -> str:
@@ -70,19 +149,14 @@ def split_for(key: str, validation_fraction: float) -> Split:
     return "validation" if bucket < validation_fraction else "train"
 
 
-def user_content(turn: Turn) -> str:
-    """The answer prompt's user message, filled with the turn's passages and standalone question.
-
-    The conversation history is left out: the condensed question already stands on its own.
-    """
-    context = "\n\n".join(
-        f"[{n}] {citation.label()}\n{citation.passage}" for n, citation in enumerate(turn.citations, 1)
-    )
-    return ANSWER_REQUEST.format(context=context, question=question_text(turn))
-
-
 def prompt(turn: Turn) -> list[Message]:
-    return [{"role": "user", "content": user_content(turn)}]
+    """The messages the model was sent for this turn's answer (role/content dicts).
+
+    Raises ValueError for a turn that did not record its history (see `exclusion`).
+    """
+    if turn.history is None:
+        raise ValueError(f"turn {turn.turn_id} did not record its history: its prompt cannot be rebuilt")
+    return answer_messages(turn.history, turn.citations, turn.question)
 
 
 def completion(text: str) -> list[Message]:
@@ -104,25 +178,29 @@ def correction_preference_rows(rated: Rated) -> list[Row]:
     correction = rated.feedback.correction
     if not correction or correction == rated.turn.answer:
         return []
-    return [{"prompt": rated.prompt, "chosen": completion(correction), "rejected": completion(rated.turn.answer)}]
+    return [preference_row(rated.prompt, correction, rated.turn.answer)]
 
 
-def rating_preference_rows(answers: list[RatedAnswer]) -> list[Row]:
-    """Higher-rated over lower-rated answers to one question, the widest rating gaps first.
+def rating_pairs(answers: Iterable[RatedAnswer]) -> list[tuple[RatedAnswer, RatedAnswer]]:
+    """(chosen, rejected) pairs among verdicts on answers to one prompt, given a best-rated one
+    first and the rest lowest-rated first: the first answer over each lower-rated, different one, at
+    most MAX_PAIRS_PER_PROMPT.
 
-    The prompt is the preferred turn's: its passages are the context the better answer came from.
+    One pass, so linear in the number of answers; never across prompts.
     """
-    ordered = sorted(answers, key=lambda a: (-a.rating, a.answer))
-    pairs = [
-        (better, worse)
-        for better, worse in combinations(ordered, 2)
-        if better.rating > worse.rating and better.answer != worse.answer
-    ]
-    pairs.sort(key=lambda pair: pair[1].rating - pair[0].rating)
-    return [
-        {"prompt": better.prompt, "chosen": completion(better.answer), "rejected": completion(worse.answer)}
-        for better, worse in pairs[:MAX_PAIRS_PER_QUESTION]
-    ]
+    answers = iter(answers)
+    best = next(answers, None)
+    pairs = []
+    for other in answers:
+        if other.rating < best.rating and other.answer != best.answer:
+            pairs.append((best, other))
+            if len(pairs) == MAX_PAIRS_PER_PROMPT:
+                break
+    return pairs
+
+
+def preference_row(prompt: list[Message], chosen: str, rejected: str) -> Row:
+    return {"prompt": prompt, "chosen": completion(chosen), "rejected": completion(rejected)}
 
 
 def reward_row(preference: Row) -> Row:

@@ -13,15 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 from uuid import uuid4
 
 from pipeline.errors import ConfigError
+from pipeline.export.options import FileFormat, KtoNeutral, Mode
 from pipeline.settings import Settings, get_settings
-
-Mode = Literal["incremental", "all", "range"]
-FileFormat = Literal["jsonl", "parquet"]
-KtoNeutral = Literal["omit", "desirable", "undesirable"]
 
 
 @dataclass(frozen=True)
@@ -159,7 +156,7 @@ def _build_and_publish(cfg: ExportConfig, source, window, destination, export_id
     staging = destination.staging(export_id)
     try:
         with tempfile.TemporaryDirectory(prefix="plumb-export-scratch-") as scratch:
-            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options)
+            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options, export_id)
             for rated in source.rated(window, Path(scratch)):
                 if filters.accepts(rated):
                     builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)

@@ -45,6 +45,9 @@ def redacted(rated: Rated, region: str) -> Rated:
     citations = [_changed(c, region, "passage") for c in turn.citations]
     if any(new is not old for new, old in zip(citations, turn.citations, strict=True)):
         turn = turn.model_copy(update={"citations": citations})
+    history = [(redact(asked, region), redact(answered, region)) for asked, answered in turn.history or ()]
+    if any(new != old for new, old in zip(history, turn.history or (), strict=True)):
+        turn = turn.model_copy(update={"history": history})
     turn = _changed(turn, region, "question", "condensed_question", "answer")
     feedback = _changed(feedback, region, "note", "correction")
     if turn is rated.turn and feedback is rated.feedback:

@@ -8,16 +8,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.export.formats import Row
-from pipeline.export.job import FileFormat
+from pipeline.export.options import FileFormat
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+# The provenance columns (see formats.provenance and formats.pair_provenance).
+_TURN = [
+    ("turn_id", pa.string()),
+    ("user", pa.string()),
+    ("feedback_version", pa.int64()),
+    ("model_id", pa.string()),
+    ("prompt_version", pa.string()),
+    ("label_source", pa.string()),
+    ("export_id", pa.string()),
+]
+_PAIR = [
+    ("pair", pa.string()),
+    *[(f"{side}_{name}", kind) for side in ("chosen", "rejected") for name, kind in _TURN[:4]],
+    *_TURN[4:],
+]
 SCHEMAS = {
-    "sft": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES)]),
-    "preference": pa.schema([("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES)]),
-    "reward": pa.schema([("chosen", _MESSAGES), ("rejected", _MESSAGES)]),
-    "kto": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), ("label", pa.bool_())]),
+    "sft": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), *_TURN]),
+    "preference": pa.schema([("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES), *_PAIR]),
+    "reward": pa.schema([("chosen", _MESSAGES), ("rejected", _MESSAGES), *_PAIR]),
+    "kto": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), ("label", pa.bool_()), *_TURN]),
     "ratings": pa.schema(
-        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.int64()), ("note", pa.string())]
+        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.int64()), ("note", pa.string()), *_TURN]
     ),
 }
 PARQUET_BATCH_ROWS = 1000

@@ -2,7 +2,8 @@
 
 Size rule (DynamoDB holds at most 400 KB per item): each citation's passage is stored up to
 PASSAGE_MAX_CHARS characters; a longer one is cut there and marked `passage_truncated`, and its full
-text stays in the index under its `chunk_id`. Everything else of a turn is stored whole; a turn that
+text stays in the index under its `chunk_id`; the export leaves such a turn out, since the prompt that
+held the passage can no longer be rebuilt exactly. Everything else of a turn is stored whole; a turn that
 would still pass 400 KB (a question or answer of hundreds of thousands of characters) is refused with
 TurnRejected before anything is written. Feedback always fits: its note and correction are capped by
 `pipeline.records` (4,000 and 20,000 characters, under 100 KB even at 4 bytes a character).
@@ -32,6 +33,7 @@ from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
 from pipeline.feedback.store import Saved, SessionSummary, TurnRejected, checked_feedback, checked_ids
 from pipeline.feedback.tables import (
     CitationMap,
+    ExchangeMap,
     FeedbackItem,
     TurnItem,
     build_tables,
@@ -70,7 +72,7 @@ def citation_map(citation: Citation) -> CitationMap:
         source=citation.source,
         page=citation.page,
         passage=citation.passage[:PASSAGE_MAX_CHARS],
-        passage_truncated=len(citation.passage) > PASSAGE_MAX_CHARS,
+        passage_truncated=citation.passage_truncated or len(citation.passage) > PASSAGE_MAX_CHARS,
         score=citation.score,
         chunk_id=citation.chunk_id,
     )
@@ -86,6 +88,8 @@ def turn_item(model: type[TurnItem], turn: Turn) -> TurnItem:
         condensed_question=turn.condensed_question,
         answer=turn.answer,
         citations=[citation_map(citation) for citation in turn.citations],
+        history=None if turn.history is None else [ExchangeMap(question=q, answer=a) for q, a in turn.history],
+        generated=turn.generated,
         not_covered=turn.not_covered,
         model_id=turn.model_id,
         prompt_version=turn.prompt_version,
@@ -105,9 +109,18 @@ def item_turn(item: TurnItem) -> Turn:
         condensed_question=item.condensed_question,
         answer=item.answer,
         citations=[
-            Citation(source=c.source, page=c.page, passage=c.passage, score=c.score, chunk_id=c.chunk_id)
+            Citation(
+                source=c.source,
+                page=c.page,
+                passage=c.passage,
+                score=c.score,
+                chunk_id=c.chunk_id,
+                passage_truncated=c.passage_truncated,
+            )
             for c in item.citations
         ],
+        history=None if item.history is None else [(h.question, h.answer) for h in item.history],
+        generated=item.generated,
         not_covered=item.not_covered,
         model_id=item.model_id,
         prompt_version=item.prompt_version,

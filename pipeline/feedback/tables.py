@@ -55,6 +55,13 @@ class CitationMap(MapAttribute):
     chunk_id = UnicodeAttribute(default="")
 
 
+class ExchangeMap(MapAttribute):
+    """One earlier (question, answer) pair of the conversation that the turn's prompts held."""
+
+    question = UnicodeAttribute()
+    answer = UnicodeAttribute()
+
+
 class TurnsByTime(LocalSecondaryIndex):
     class Meta:
         index_name = "turns_by_time"
@@ -73,6 +80,8 @@ class TurnItem(Model):
     condensed_question = UnicodeAttribute()
     answer = UnicodeAttribute()
     citations = ListAttribute(of=CitationMap, default=list)
+    history = ListAttribute(of=ExchangeMap, null=True)
+    generated = BooleanAttribute(default=False)
     not_covered = BooleanAttribute(default=False)
     model_id = UnicodeAttribute()
     prompt_version = UnicodeAttribute()
