@@ -10,10 +10,11 @@ TurnRejected before anything is written. Feedback always fits: its note and corr
 Writes are idempotent. A turn is keyed by its client-made ids, so writing it again rewrites the same
 item. Feedback is keyed by turn, user and version; the store assigns the version, written only if
 that key is free, so versions run 1, 2, 3... without gaps. Each submission carries its own
-`submission_id`: a submission whose id is already stored (a retry, an outbox replay) gets the stored
-item back. A new submission equal in verdict (rating, note, correction, flagged sources) to the latest
-version is a repeat (a double click, a second tab) and stores nothing; any other becomes the next
-version, so the verdict sent last is always the latest, whatever version the client thought it had.
+`submission_id`: a submission already stored under its id with its verdict (a retry, an outbox
+replay) gets the stored item back. A new submission equal in verdict (rating, note, correction,
+flagged sources) to the latest version is a repeat (a double click, a second tab) and stores nothing;
+any other becomes the next version, so the verdict sent last is always the latest, whatever version
+the client thought it had.
 
 A first verdict (nearly every submission) costs one conditional write of version 1: with versions
 gapless, a free version 1 means no history to compare against. Only when version 1 is taken is the
@@ -177,8 +178,11 @@ def same_verdict(a: Feedback, b: Feedback) -> bool:
 
 def repeat_of(feedback: Feedback, history: list[Feedback]) -> Feedback | None:
     """The stored version this submission repeats: the one stored by the same submission (a retry or
-    a replay), else the latest version if it holds the same verdict (a double click, a second tab)."""
-    same = next((stored for stored in history if stored.submission_id == feedback.submission_id), None)
+    a replay: same id, same verdict), else the latest version if it holds the same verdict (a double
+    click, a second tab). A different verdict under a stored id is no retry: it is stored, not lost."""
+    same = next(
+        (s for s in history if s.submission_id == feedback.submission_id and same_verdict(s, feedback)), None
+    )
     if same is None and history and same_verdict(history[-1], feedback):
         return history[-1]
     return same

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from pydantic import ValidationError
-
 from pipeline.errors import PlumbError, StoreUnavailable
 from pipeline.feedback.dynamo import DynamoFeedbackStore, checked_turn
 from pipeline.feedback.outbox import DeadLetter, Outbox, outbox_path
@@ -64,7 +62,7 @@ class ResilientStore:
                         self._store.save_feedback(record)
                 except StoreUnavailable:
                     raise
-                except (PlumbError, ValidationError) as exc:
+                except PlumbError as exc:
                     log.error("The feedback store refused a queued %s for good, kept as a dead letter: %s",
                               type(record).__name__, exc)
                     self._outbox.bury(seq, str(exc))
