@@ -1,9 +1,10 @@
 """The admin page: how the answers are rated, the feedback behind the numbers down to one turn, and
 the export of that feedback as training data.
 
-Only users listed in `settings.admins` may open it. Feedback is read for a period of days in which
-the store received it (the latest version of each user's verdict on a turn), joined to its turns;
-everything below the period picker works on that table.
+Only users listed in `settings.admins` may open it. First the dead letters, if any: queued turns and
+feedback that DynamoDB refused for good, to retry once the cause is fixed or to discard. Feedback is
+read for a period of days in which the store received it (the latest version of each user's verdict
+on a turn), joined to its turns; everything below the period picker works on that table.
 """
 
 import io
@@ -38,6 +39,7 @@ def admin_page(user: User) -> None:
         st.error("This page is for admins: ask an administrator to add you to PLUMB_ADMINS.")
         st.stop()
     st.title("Feedback")
+    _dead_letters()
     start, end = _period()
     try:
         feedback = _load(start, end)
@@ -53,6 +55,33 @@ def admin_page(user: User) -> None:
         _drill_down(chosen)
     _export(start, end)
     _recent_exports()
+
+
+def _dead_letters() -> None:
+    """Read from this server's outbox, so they show while DynamoDB is down too."""
+    store = services.store()
+    letters = store.dead_letters()
+    if not letters:
+        return
+    st.subheader("Refused by the feedback store")
+    st.caption(
+        "These were queued while the store could not be reached and then refused for good, so they are "
+        "not stored. Retry one once the cause is fixed; it syncs in the background."
+    )
+    for letter in letters:
+        with st.container(border=True):
+            st.markdown(
+                f"**{letter.kind}** of {letter.user or '?'} · session `{letter.session_id}` · turn `{letter.turn_id}` · "
+                f"queued {letter.queued_at:%Y-%m-%d %H:%M} · refused {letter.failed_at:%Y-%m-%d %H:%M} UTC"
+            )
+            st.text(letter.reason)
+            retry, discard = st.columns(2)
+            if retry.button("Retry", key=f"retry-{letter.seq}"):
+                store.retry_dead_letter(letter.seq)
+                st.rerun()
+            if discard.button("Discard", key=f"discard-{letter.seq}"):
+                store.discard_dead_letter(letter.seq)
+                st.rerun()
 
 
 def _period() -> tuple[date, date]:

@@ -84,7 +84,10 @@ def _show_turn(turn: Turn, user: User) -> None:
     with st.chat_message("assistant"):
         st.markdown(turn.answer)
         _citations(turn)
-        feedback_form(turn, user)
+        if reason := st.session_state.get("unstored", {}).get(turn.turn_id):
+            st.error(f"This answer could not be stored, so it cannot be rated: {reason}")
+        else:
+            feedback_form(turn, user)
 
 
 def _citations(turn: Turn) -> None:
@@ -116,6 +119,5 @@ def _answer(question: str, turns: list[Turn], user: User) -> None:
         if services.store().save_turn(turn).queued:
             st.toast("The conversation is saved on this server and will sync when the feedback store is back.")
     except PlumbError as exc:
-        st.error(f"This answer could not be stored, so it cannot be rated: {exc}")
-        st.stop()
+        st.session_state.setdefault("unstored", {})[turn.turn_id] = str(exc)
     st.rerun()

@@ -1,8 +1,9 @@
 """The feedback form under each answer: a five-level rating, a note, a corrected answer and a flag
 per citation, stored against the exact turn.
 
-The feedback id is derived from the turn and the user, so a double click or a retry writes the
-same item; each save carries the next version, so changing one's mind keeps the earlier versions.
+The feedback id is derived from the turn and the user. Each click on "Save feedback" is one
+submission with its own id, so a retry or an outbox replay of it is stored once; the store gives it
+its version, so changing one's mind keeps the earlier versions and the verdict saved last counts.
 """
 
 import uuid
@@ -35,7 +36,7 @@ def feedback_form(turn: Turn, user: User) -> None:
     stored = _stored(turn, user)
     _confirm(turn)
     if stored:
-        _show_stored(stored)
+        _show_stored(stored, turn.turn_id in st.session_state.get("syncing", set()))
     key = turn.turn_id
     chosen = st.feedback("faces", key=f"rating-{key}", default=stored.rating - 1 if stored else None)
     if chosen is None:
@@ -50,7 +51,7 @@ def feedback_form(turn: Turn, user: User) -> None:
              if st.checkbox(f"[{number + 1}] {citation.label()} is wrong or irrelevant", key=f"flag-{key}-{number}",
                             value=bool(stored and number in stored.flagged_citations))]
     if st.button("Save feedback", key=f"save-{key}", type="primary"):
-        _save(turn, user, stored, rating, note, correction, flags)
+        _save(turn, user, rating, note, correction, flags)
 
 
 def _correction_input(turn: Turn, stored: Feedback | None, rating: int) -> str | None:
@@ -64,7 +65,7 @@ def _correction_input(turn: Turn, stored: Feedback | None, rating: int) -> str |
     return None if text.strip() == turn.answer.strip() else text
 
 
-def _save(turn: Turn, user: User, stored: Feedback | None, rating: int, note: str, correction: str | None, flags: list[int]) -> None:
+def _save(turn: Turn, user: User, rating: int, note: str, correction: str | None, flags: list[int]) -> None:
     try:
         feedback = Feedback(
             feedback_id=feedback_id(turn, user),
@@ -75,7 +76,6 @@ def _save(turn: Turn, user: User, stored: Feedback | None, rating: int, note: st
             note=note,
             correction=correction,
             flagged_citations=flags,
-            version=stored.version + 1 if stored else 1,
         )
     except ValidationError as exc:
         st.error("Not saved: " + "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors()))
@@ -87,6 +87,11 @@ def _save(turn: Turn, user: User, stored: Feedback | None, rating: int, note: st
         return
     st.session_state["feedback"][turn.turn_id] = saved.record
     st.session_state.setdefault("saved", {})[turn.turn_id] = saved.queued
+    syncing: set[str] = st.session_state.setdefault("syncing", set())
+    if saved.queued:
+        syncing.add(turn.turn_id)
+    else:
+        syncing.discard(turn.turn_id)
     st.rerun()
 
 
@@ -99,8 +104,10 @@ def _confirm(turn: Turn) -> None:
         st.success("Thank you, your feedback is saved.")
 
 
-def _show_stored(feedback: Feedback) -> None:
-    st.caption(f"Saved feedback (version {feedback.version}): {feedback.rating_label}")
+def _show_stored(feedback: Feedback, syncing: bool) -> None:
+    """A queued verdict has no version yet: the store gives it one when it syncs."""
+    where = "waiting to sync" if syncing else f"version {feedback.version}"
+    st.caption(f"Saved feedback ({where}): {feedback.rating_label}")
     if feedback.note:
         st.text(f"Note: {feedback.note}")
     if feedback.correction:

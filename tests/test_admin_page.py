@@ -10,8 +10,12 @@ from streamlit.testing.v1 import AppTest
 
 from app.admin_page import exports_dir, zipped
 from pipeline.feedback.dynamo import DynamoFeedbackStore
+from pipeline.feedback.outbox import Outbox, outbox_path
+from pipeline.feedback.resilient import ResilientStore
+from pipeline.records import Feedback
 from pipeline.settings import get_settings
 from tests.export_factory import CORRECTION, store_seeds
+from tests.test_feedback_outbox import wait_for
 
 
 def admin_script() -> None:
@@ -28,8 +32,10 @@ def seeded_app(dynamo_settings, monkeypatch):
     get_settings.cache_clear()
     store_seeds(DynamoFeedbackStore(get_settings()))
     st.cache_data.clear()
+    st.cache_resource.clear()
     yield get_settings()
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def open_page(user: str) -> AppTest:
@@ -85,3 +91,26 @@ def test_an_admin_exports_with_the_chosen_filters_and_gets_a_zip(seeded_app):
     assert f"{export.name}/manifest.json" in archive.namelist()
     scores = [json.loads(line)["score"] for line in archive.read(f"{export.name}/ratings/train.jsonl").splitlines()]
     assert scores == [1]
+
+
+def test_an_admin_sees_dead_letters_and_retries_or_discards_them(seeded_app):
+    """Two feedback records refused for good because their tables were missing; once they exist,
+    a retry stores one, and the other is discarded."""
+    refused = [Feedback(session_id="s", turn_id=f"t{i}", user="erin", rating=2) for i in range(2)]
+    outbox = Outbox(outbox_path(seeded_app))
+    for feedback in refused:
+        outbox.put(feedback)
+    missing = seeded_app.model_copy(update={"table_prefix": "never-made-"})
+    ResilientStore(DynamoFeedbackStore(missing), outbox, retry_seconds=60).close()  # replays at once, then stops
+    at = open_page("alice")
+    assert at.subheader[0].value == "Refused by the feedback store"
+    assert "run `plumb db init`" in at.text[0].value and "run `plumb db init`" in at.text[1].value
+    assert "**feedback** of erin · session `s` · turn `t0`" in at.markdown[0].value
+    at.button(key="retry-1").click().run()
+    assert not at.exception, at.exception
+    store = DynamoFeedbackStore(seeded_app)
+    wait_for(lambda: store.latest_feedback("t0", "erin") is not None)
+    at.button(key="discard-2").click().run()
+    assert not at.exception, at.exception
+    assert not [button for button in at.button if button.key and button.key.startswith(("retry-", "discard-"))]
+    assert store.latest_feedback("t1", "erin") is None

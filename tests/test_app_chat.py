@@ -107,6 +107,20 @@ def test_emptied_correction_is_refused_and_nothing_is_stored(app_env):
     assert make_store(app_env).latest_feedback(turn_id, "alice") is None
 
 
+def test_an_answer_that_could_not_be_stored_cannot_be_rated(app_env, monkeypatch):
+    monkeypatch.setenv("PLUMB_TABLE_PREFIX", "never-made-")
+    from pipeline.settings import get_settings
+
+    get_settings.cache_clear()
+    at = ask(open_app()).run()
+    assert not at.exception, at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant"], "the answer is still shown"
+    [error] = at.error
+    assert error.value.startswith("This answer could not be stored, so it cannot be rated:")
+    assert "run `plumb db init`" in error.value
+    assert not at.feedback and not [b for b in at.button if b.key and b.key.startswith("save-")]
+
+
 def test_sidebar_lists_only_the_users_own_conversations(app_env):
     ask(open_app("alice"))
     bob = open_app("bob")

@@ -151,11 +151,11 @@ def test_a_restarted_app_replays_what_the_last_one_queued(dynamo_settings, tmp_p
 
 def test_replaying_the_same_records_twice_stores_them_once(dynamo_settings, tmp_path):
     outbox = Outbox(tmp_path / "outbox.sqlite3")
+    store = ResilientStore(DynamoFeedbackStore(dynamo_settings), outbox, retry_seconds=60)
     turn = make_turn(1)
     feedback = make_feedback(turn)
     for record in [turn, feedback, turn, feedback]:
-        outbox.put(record)
-    store = ResilientStore(DynamoFeedbackStore(dynamo_settings), outbox, retry_seconds=60)
+        outbox.put(record)  # behind the store's back: no background replay is started
     assert store.drain() == 4
     assert len(raw_items(dynamo_settings, "turns")) == 1
     assert len(raw_items(dynamo_settings, "feedback")) == 1
@@ -223,4 +223,70 @@ def test_the_app_store_keeps_its_outbox_under_the_data_folder(dynamo_settings):
     assert not store.save_turn(turn).queued
     assert (dynamo_settings.data_dir / "outbox.sqlite3").is_file()
     assert store.get_turn(turn.session_id, turn.turn_id) == turn
+    store.close()
+
+
+def queue_while_down(path, table_prefix: str, records: list[Turn | Feedback]) -> None:
+    """Queue records as the app does while DynamoDB cannot be reached (checked, then put on disk)."""
+    offline = Settings(dynamodb_endpoint=f"http://127.0.0.1:{free_port()}", table_prefix=table_prefix)
+    down = ResilientStore(DynamoFeedbackStore(offline), Outbox(path), retry_seconds=60)
+    for record in records:
+        assert (down.save_turn(record) if isinstance(record, Turn) else down.save_feedback(record)).queued
+    down.close()
+
+
+def test_a_record_refused_for_good_becomes_a_dead_letter_and_the_rest_go_on(dynamo_settings, tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    good, refused = make_turn(1), make_turn(2, user="u" * 3000)  # DynamoDB keys hold at most 2,048 bytes
+    queue_while_down(path, dynamo_settings.table_prefix, [refused, make_feedback(refused), good, make_feedback(good)])
+
+    # A long retry interval: the replay must start at once, not after one.
+    store = ResilientStore(DynamoFeedbackStore(dynamo_settings), Outbox(path), retry_seconds=60)
+    wait_for(lambda: store.pending() == 0)
+    letters = store.dead_letters()
+    assert [(d.kind, d.turn_id, d.user) for d in letters] == [("turn", refused.turn_id, refused.user),
+                                                               ("feedback", refused.turn_id, refused.user)]
+    assert all("must be under 2048 bytes" in d.reason for d in letters)
+    assert store.get_turn(good.session_id, good.turn_id) == good
+    assert store.latest_feedback(good.turn_id, good.user).rating == 2
+    later = make_turn(3)
+    assert not store.save_turn(later).queued, "a dead letter must not hold up later saves"
+
+    store.retry_dead_letter(letters[0].seq)
+    wait_for(lambda: len(store.dead_letters()) == 2 and store.pending() == 0)
+    assert [d.seq for d in store.dead_letters()][0] == letters[1].seq, "retried, refused again, listed last"
+    store.discard_dead_letter(letters[1].seq)
+    assert [d.kind for d in store.dead_letters()] == ["turn"]
+    store.close()
+
+
+def test_a_record_that_no_longer_reads_as_its_kind_becomes_a_dead_letter(dynamo_settings, tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    turn = make_turn(1)
+    outbox = Outbox(path)
+    outbox.put(turn.model_copy(update={"question": None}))  # as an older app version with another schema might have
+    outbox.put(turn)
+    store = ResilientStore(DynamoFeedbackStore(dynamo_settings), outbox, retry_seconds=60)
+    wait_for(lambda: store.pending() == 0)
+    [letter] = store.dead_letters()
+    assert (letter.kind, letter.turn_id) == ("turn", turn.turn_id) and "not a valid turn" in letter.reason
+    assert store.get_turn(turn.session_id, turn.turn_id) == turn
+    store.close()
+
+
+def test_a_backlog_is_replayed_in_the_background_and_new_writes_queue_behind_it(dynamo_settings, tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    turn = make_turn(1)
+    backlog = [make_turn(i) for i in range(2, 300)]
+    queue_while_down(path, dynamo_settings.table_prefix, [turn, make_feedback(turn, rating=5), *backlog])
+
+    store = ResilientStore(DynamoFeedbackStore(dynamo_settings), Outbox(path), retry_seconds=60)
+    began = time.monotonic()
+    saved = store.save_feedback(make_feedback(turn, rating=1))
+    took = time.monotonic() - began
+    assert saved.queued, "while records wait, a new write queues behind them"
+    assert took < 0.5, f"the click waited {took:.2f} s for the backlog"
+    wait_for(lambda: store.pending() == 0, timeout=120)
+    assert [(f.version, f.rating) for f in store.feedback_history(turn.turn_id, turn.user)] == [(1, 5), (2, 1)]
+    assert not store.save_feedback(make_feedback(turn, rating=3)).queued
     store.close()

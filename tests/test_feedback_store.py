@@ -124,6 +124,58 @@ def test_a_double_click_or_retry_is_stored_once(store, dynamo_items):
     assert [item["version"]["N"] for item in dynamo_items("feedback")] == ["1", "2"]
 
 
+def test_a_new_verdict_always_becomes_the_latest_version(store, dynamo_items):
+    """Ratings 5, 1, 5, each sent as version 1, as the form did when reading the stored feedback
+    failed: every new verdict is stored, in order, and the last one counts."""
+    turn = make_turn()
+    sent = [make_feedback(turn, rating=rating, version=1) for rating in (5, 1, 5)]
+    saved = [store.save_feedback(feedback).record for feedback in sent]
+    assert [(f.version, f.rating) for f in saved] == [(1, 5), (2, 1), (3, 5)]
+    assert [(f.version, f.rating) for f in store.feedback_history(turn.turn_id, turn.user)] == [(1, 5), (2, 1), (3, 5)]
+    assert store.latest_feedback(turn.turn_id, turn.user).rating == 5
+    assert [f.submission_id for f in saved] == [f.submission_id for f in sent]
+    assert sorted(item["submission_id"]["S"] for item in dynamo_items("feedback")) == sorted(f.submission_id for f in sent)
+
+
+def test_a_replayed_submission_is_stored_once_and_does_not_become_the_latest(store, dynamo_items):
+    turn = make_turn()
+    first = make_feedback(turn, rating=5)
+    store.save_feedback(first)
+    second = store.save_feedback(make_feedback(turn, rating=1)).record
+    replayed = store.save_feedback(first.model_copy(update={"version": 3})).record
+    assert (replayed.version, replayed.rating, replayed.submission_id) == (1, 5, first.submission_id)
+    assert store.latest_feedback(turn.turn_id, turn.user) == second
+    assert len(dynamo_items("feedback")) == 2
+
+
+TYPED_TEXTS = {
+    "Persian with ZWNJ": "می\u200cخواهم این پاسخ را اصلاح کنم",
+    "Hindi with ZWJ and ZWNJ": "क्\u200dष और क्\u200cष, हिन्दी",
+    "emoji ZWJ sequences": "👨\u200d👩\u200d👧\u200d👦 👩🏽\u200d🔬 🏳️\u200d🌈",
+    "flags and skin tones": "🇩🇪 🇯🇵 👍🏿 👋🏻",
+    "variation selectors and combining marks": "❤️ ☺︎ e\u0301 n\u0303 अ\u0902",
+    "Arabic": "غطاء الخرسانة ٧٥ مم",
+    "CJK": "混凝土保护层 75 毫米、コンクリート",
+    "line and paragraph separators": "a\u2028b\u2029c",
+}
+
+
+@pytest.mark.parametrize("text", TYPED_TEXTS.values(), ids=TYPED_TEXTS.keys())
+def test_text_is_stored_as_typed_in_every_script(store, text):
+    turn = make_turn()
+    store.save_feedback(make_feedback(turn, note=text, correction=text))
+    stored = store.latest_feedback(turn.turn_id, turn.user)
+    assert (stored.note, stored.correction) == (text, text)
+
+
+def test_only_what_is_never_content_is_dropped(store):
+    turn = make_turn()
+    typed = "a\u202eb\u202ac\u2066d\u2069e\x00f\x07g\x1bh\x85i\x9fj\x7fk\r\nl\rm\tn\u200do"
+    store.save_feedback(make_feedback(turn, note=typed, correction=typed))
+    stored = store.latest_feedback(turn.turn_id, turn.user)
+    assert stored.note == stored.correction == "abcdefghijk\nl\nm\tn\u200do"
+
+
 def test_a_turn_saved_twice_is_one_item(store, dynamo_items):
     turn = make_turn()
     store.save_turn(turn)

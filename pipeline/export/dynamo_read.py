@@ -191,6 +191,8 @@ def turn_from_item(item: Item) -> Turn:
 
 
 def feedback_from_item(item: Item) -> tuple[Feedback, datetime]:
-    """The feedback and when the store received it."""
+    """The feedback and when the store received it. Items stored before submissions had ids read
+    with an empty `submission_id`, as the store's own reads give them."""
     values = plain(item)
-    return Feedback.model_validate(values), FeedbackItem.stored_at.deserialize(values["stored_at"])
+    feedback = Feedback.model_validate({"submission_id": "", **values})
+    return feedback, FeedbackItem.stored_at.deserialize(values["stored_at"])

@@ -9,15 +9,17 @@ TurnRejected before anything is written. Feedback always fits: its note and corr
 `pipeline.records` (4,000 and 20,000 characters, under 100 KB even at 4 bytes a character).
 
 Writes are idempotent. A turn is keyed by its client-made ids, so writing it again rewrites the same
-item. Feedback is keyed by turn, user and version, written only if that key is free, and versions run
-1, 2, 3... without gaps. A submission equal in verdict (rating, note, correction, flagged sources) to
-the stored item of its own version or to the latest version is a repeat (double click, retry, outbox
-replay): the stored item is returned instead. A different verdict whose version is taken (two tabs)
-gets the next version, so nothing is lost and the later one counts as latest.
+item. Feedback is keyed by turn, user and version; the store assigns the version, written only if
+that key is free, so versions run 1, 2, 3... without gaps. Each submission carries its own
+`submission_id`: a submission already stored under its id with its verdict (a retry, an outbox
+replay) gets the stored item back. A new submission equal in verdict (rating, note, correction,
+flagged sources) to the latest version is a repeat (a double click, a second tab) and stores nothing;
+any other becomes the next version, so the verdict sent last is always the latest, whatever version
+the client thought it had.
 
-A first verdict (version 1, nearly every submission) costs one conditional write: with versions
-gapless, a free version 1 means no history to compare against. Only when version 1 is taken, or
-for a change (version 2 and up), is the history read first.
+A first verdict (nearly every submission) costs one conditional write of version 1: with versions
+gapless, a free version 1 means no history to compare against. Only when version 1 is taken is the
+history read, and the write repeated at the next free version if another writer took it meanwhile.
 """
 
 import json
@@ -135,6 +137,7 @@ def feedback_item(model: type[FeedbackItem], feedback: Feedback, stored_at: date
         feedback_key(feedback.turn_id, feedback.user),
         feedback.version,
         feedback_id=feedback.feedback_id,
+        submission_id=feedback.submission_id,
         session_id=feedback.session_id,
         turn_id=feedback.turn_id,
         user=feedback.user,
@@ -151,6 +154,7 @@ def feedback_item(model: type[FeedbackItem], feedback: Feedback, stored_at: date
 def item_feedback(item: FeedbackItem) -> Feedback:
     return Feedback(
         feedback_id=item.feedback_id,
+        submission_id=item.submission_id,
         session_id=item.session_id,
         turn_id=item.turn_id,
         user=item.user,
@@ -186,9 +190,15 @@ def same_verdict(a: Feedback, b: Feedback) -> bool:
 
 
 def repeat_of(feedback: Feedback, history: list[Feedback]) -> Feedback | None:
-    """The stored version this submission repeats: the one of its own version, or the latest."""
-    candidates = [f for f in history if f.version == feedback.version] + history[-1:]
-    return next((stored for stored in candidates if same_verdict(stored, feedback)), None)
+    """The stored version this submission repeats: the one stored by the same submission (a retry or
+    a replay: same id, same verdict), else the latest version if it holds the same verdict (a double
+    click, a second tab). A different verdict under a stored id is no retry: it is stored, not lost."""
+    same = next(
+        (s for s in history if s.submission_id == feedback.submission_id and same_verdict(s, feedback)), None
+    )
+    if same is None and history and same_verdict(history[-1], feedback):
+        return history[-1]
+    return same
 
 
 def is_condition_failure(exc: PynamoDBException) -> bool:
@@ -268,16 +278,18 @@ class DynamoFeedbackStore:
                 raise
 
     def save_feedback(self, feedback: Feedback) -> Saved[Feedback]:
-        feedback = checked_feedback(feedback)
+        """Store a submission as the latest version, or return the stored item it repeats (see above).
+        The record returned carries the version the store gave it."""
+        feedback = checked_feedback(feedback).model_copy(update={"version": 1})
         with self._errors():
-            if feedback.version == 1 and self._put_new_version(feedback):
+            if self._put_new_version(feedback):
                 return Saved(feedback)
             while True:
                 history = self.feedback_history(feedback.turn_id, feedback.user)
                 repeat = repeat_of(feedback, history)
                 if repeat is not None:
                     return Saved(repeat)
-                stored = feedback.model_copy(update={"version": history[-1].version + 1 if history else 1})
+                stored = feedback.model_copy(update={"version": history[-1].version + 1})
                 if self._put_new_version(stored):
                     return Saved(stored)
 

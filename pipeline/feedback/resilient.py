@@ -1,10 +1,14 @@
 """The store the app uses: DynamoDB first, the local outbox when DynamoDB cannot be reached.
 
-Queued writes are replayed oldest first: before the next write or read, and by a background thread
-every `retry_seconds` while any wait. After an outage, writes go straight to the outbox for
-`retry_seconds` instead of each making the user wait for a connection timeout. Replaying is safe to
-repeat (the Dynamo store's writes are idempotent), so a record replayed twice, by two threads or
-two processes sharing the outbox, is still stored once.
+A user's click or page read never waits for a backlog: while any record waits in the outbox, new
+writes queue behind it (the store assigns feedback versions, so the order of writes matters), and
+only a background thread replays them, oldest first, at once and then every `retry_seconds` while
+DynamoDB cannot be reached. After an outage, writes go straight to the outbox for `retry_seconds`
+instead of each making the user wait for a connection timeout. A queued record DynamoDB refuses for
+good (anything but StoreUnavailable) becomes a dead letter, with the reason, and the records behind it
+go on; an admin retries or discards it. Replaying is safe to repeat (the Dynamo store's writes are
+idempotent), so a record replayed twice, by two threads or two processes sharing the outbox, is still
+stored once.
 """
 
 import logging
@@ -15,7 +19,7 @@ from datetime import datetime
 
 from pipeline.errors import PlumbError, StoreUnavailable
 from pipeline.feedback.dynamo import DynamoFeedbackStore, checked_turn
-from pipeline.feedback.outbox import Outbox, outbox_path
+from pipeline.feedback.outbox import DeadLetter, Outbox, outbox_path
 from pipeline.feedback.store import R, Saved, SessionSummary, checked_feedback
 from pipeline.records import Feedback, Turn
 from pipeline.settings import Settings
@@ -44,41 +48,31 @@ class ResilientStore:
         return self._outbox.pending()
 
     def drain(self) -> int:
-        """Replay queued writes oldest first and return how many were stored. Stops at the first
-        failure and raises it, leaving that record and the rest queued."""
+        """Replay queued writes oldest first and return how many were stored. A record refused for
+        good becomes a dead letter and the next one goes on; StoreUnavailable stops the replay and is
+        raised, leaving that record and the rest queued."""
         with self._drain_lock:
-            return self._replay()
-
-    def _replay(self) -> int:
-        replayed = 0
-        while (entry := self._outbox.peek()) is not None:
-            seq, record = entry
-            if isinstance(record, Turn):
-                self._store.save_turn(record)
-            else:
-                self._store.save_feedback(record)
-            self._outbox.remove(seq)
-            replayed += 1
-        return replayed
-
-    def _caught_up(self) -> bool:
-        """True when nothing waits in the outbox, replaying first if DynamoDB may be back. Never waits
-        for another thread's replay: a write that finds one running is queued behind it."""
-        if not self._outbox.pending():
-            return True
-        if time.monotonic() < self._down_until or not self._drain_lock.acquire(blocking=False):
-            return False
-        try:
-            self._replay()
-        except StoreUnavailable:
-            self._down_until = time.monotonic() + self._retry_seconds
-            return False
-        finally:
-            self._drain_lock.release()
-        return True
+            replayed = 0
+            while (entry := self._outbox.peek()) is not None:
+                seq, record = entry
+                try:
+                    if isinstance(record, Turn):
+                        self._store.save_turn(record)
+                    else:
+                        self._store.save_feedback(record)
+                except StoreUnavailable:
+                    raise
+                except PlumbError as exc:
+                    log.error("The feedback store refused a queued %s for good, kept as a dead letter: %s",
+                              type(record).__name__, exc)
+                    self._outbox.bury(seq, str(exc))
+                    continue
+                self._outbox.remove(seq)
+                replayed += 1
+            return replayed
 
     def _save(self, record: R, write: Callable[[R], Saved[R]]) -> Saved[R]:
-        if self._caught_up():
+        if time.monotonic() >= self._down_until and not self._outbox.pending():
             try:
                 return write(record)
             except StoreUnavailable as exc:
@@ -94,6 +88,18 @@ class ResilientStore:
     def save_feedback(self, feedback: Feedback) -> Saved[Feedback]:
         return self._save(checked_feedback(feedback), self._store.save_feedback)
 
+    def dead_letters(self) -> list[DeadLetter]:
+        """Queued records the store refused for good, oldest first."""
+        return self._outbox.dead_letters()
+
+    def retry_dead_letter(self, seq: int) -> None:
+        """Queue a dead letter again (after what refused it was fixed); the background thread replays it."""
+        self._outbox.retry(seq)
+        self._start_drainer()
+
+    def discard_dead_letter(self, seq: int) -> None:
+        self._outbox.discard(seq)
+
     def _start_drainer(self) -> None:
         with self._drainer_lock:
             if self._drainer is None and not self._closed.is_set():
@@ -101,16 +107,24 @@ class ResilientStore:
                 self._drainer.start()
 
     def _drain_in_background(self) -> None:
-        while not self._closed.wait(self._retry_seconds):
+        while True:
             try:
                 self.drain()
-            except PlumbError as exc:
+                self._down_until = 0.0
+                synced = True
+            except StoreUnavailable as exc:
                 log.warning("Queued feedback not synced yet: %s", exc)
+                synced = False
+            except Exception:  # a bug must not end the thread and leave the backlog without a drainer
+                log.exception("Replaying queued feedback failed")
+                synced = False
             # Decided under the lock _start_drainer takes: a record queued meanwhile always has a drainer.
             with self._drainer_lock:
-                if not self._outbox.pending():
+                if self._closed.is_set() or not self._outbox.pending():
                     self._drainer = None
                     return
+            if not synced:
+                self._closed.wait(self._retry_seconds)
 
     def close(self) -> None:
         """Stop the background replay; what is still queued stays on disk for the next start."""
@@ -121,32 +135,22 @@ class ResilientStore:
             drainer.join()
         self._outbox.close()
 
-    def _read(self) -> None:
-        """Let reads see queued writes once DynamoDB is back."""
-        self._caught_up()
-
     def get_turn(self, session_id: str, turn_id: str) -> Turn | None:
-        self._read()
         return self._store.get_turn(session_id, turn_id)
 
     def session_turns(self, session_id: str) -> list[Turn]:
-        self._read()
         return self._store.session_turns(session_id)
 
     def user_sessions(self, user: str, limit: int = 20) -> list[SessionSummary]:
-        self._read()
         return self._store.user_sessions(user, limit)
 
     def latest_feedback(self, turn_id: str, user: str) -> Feedback | None:
-        self._read()
         return self._store.latest_feedback(turn_id, user)
 
     def feedback_history(self, turn_id: str, user: str) -> list[Feedback]:
-        self._read()
         return self._store.feedback_history(turn_id, user)
 
     def feedback_between(self, start: datetime, end: datetime) -> Iterator[Feedback]:
-        self._read()
         return self._store.feedback_between(start, end)
 
 

@@ -81,7 +81,7 @@ def checked_feedback(feedback: Feedback | Mapping[str, Any]) -> Feedback:
     except ValidationError as exc:
         problems = "; ".join(_describe(error) for error in exc.errors())
         raise InvalidFeedback(f"The feedback was not saved: {problems}.") from None
-    for name in ("session_id", "turn_id", "user"):
+    for name in ("session_id", "turn_id", "user", "submission_id"):
         if not getattr(checked, name):
             raise InvalidFeedback(f"The feedback was not saved: its {name} is empty.")
     if "#" in checked.turn_id:

@@ -122,6 +122,7 @@ class FeedbackItem(Model):
     turn_user = UnicodeAttribute(hash_key=True)
     version = NumberAttribute(range_key=True)
     feedback_id = UnicodeAttribute()
+    submission_id = UnicodeAttribute(default="")  # "" on items stored before submissions had ids
     session_id = UnicodeAttribute()
     turn_id = UnicodeAttribute()
     user = UnicodeAttribute()
