@@ -11,7 +11,7 @@ ranks, are kept in bench/results/retrieval-eval/.
 Corpora (bench/eval/README.md says where the questions come from):
 - python-docs: 177 HTML pages of Debian's python3.11-doc (`apt-get install python3.11-doc`),
   listed in bench/eval/python-docs-files.txt, and 57 questions in bench/eval/python-docs.jsonl.
-- latex-docs: 8 PDF manuals (169 pages) of Debian's texlive-latex-base-doc (`apt-get install
+- latex-docs: 8 PDF manuals (145 pages with text) of Debian's texlive-latex-base-doc (`apt-get install
   texlive-latex-base-doc`), listed in bench/eval/latex-docs-files.txt, and 22 questions with the
   page that answers each in bench/eval/latex-docs.jsonl.
 - samples: the sample documents and eval.jsonl that `plumb samples` writes.
