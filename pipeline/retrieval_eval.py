@@ -55,7 +55,7 @@ class RetrievalReport:
     without_source: int  # counted apart: nothing to find
     depth: int
     embedding_model: str
-    seconds: float
+    seconds: float  # encoding the questions (and loading the model, if not yet loaded) and searching
     modes: dict[str, ModeScores]
     results: list[CaseRanks]
 
