@@ -144,9 +144,12 @@ def _is_utf8(text: str) -> bool:
 def evaluate(
     file: Annotated[Path, typer.Argument(help="JSONL: question, reference, optional source and page.")],
     out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval-report.json"),
+    retrieval_only: Annotated[
+        bool, typer.Option("--retrieval-only", help="Measure dense, keyword and hybrid search alone; no answers are generated.")
+    ] = False,
 ) -> None:
     """Measure the chain on questions with reference answers."""
-    run(_evaluate, file, out)
+    run(_evaluate_retrieval if retrieval_only else _evaluate, file, out)
 
 
 def _evaluate(file: Path, out: Path) -> None:
@@ -162,11 +165,11 @@ def _evaluate(file: Path, out: Path) -> None:
     report = run_eval(cases, make_rag_chain(settings, index, embedder), embedder)
     write_report(report, out)
     table = Table(title=f"{report.cases} questions · {report.model_id}")
-    for column in ("hit@k", "similarity mean", "similarity p10", "not covered", "p50 ms", "p95 ms"):
+    for column in ("hit@k", "page hit@k", "similarity mean", "similarity p10", "not covered", "p50 ms", "p95 ms"):
         table.add_column(column, justify="right")
-    hit = "n/a" if report.hit_at_k is None else f"{report.hit_at_k:.2f}"
     table.add_row(
-        hit,
+        _share(report.hit_at_k),
+        _share(report.page_hit_at_k),
         f"{report.similarity_mean:.3f}",
         f"{report.similarity_p10:.3f}",
         f"{report.not_covered_share:.0%}",
@@ -175,6 +178,44 @@ def _evaluate(file: Path, out: Path) -> None:
     )
     console.print(table)
     console.print(f"Report written to {out}")
+
+
+def _evaluate_retrieval(file: Path, out: Path) -> None:
+    from dataclasses import asdict
+
+    from pipeline.evaluate import load_cases, write_report
+    from pipeline.retrieval_eval import run_retrieval_eval
+    from pipeline.wiring import make_embedder, open_index
+
+    if not file.exists():
+        fail(f"{file} does not exist.")
+    cases = load_cases(file)
+    settings = get_settings()
+    embedder = make_embedder(settings)
+    index = open_index(settings, embedder)
+    try:
+        if not index.sources():
+            fail("The index is empty: ingest the documents the questions are about first (`plumb ingest`).")
+        report = run_retrieval_eval(cases, index, embedder)
+    finally:
+        index.close()
+    write_report(report, out)
+    table = Table(
+        title=f"{report.scored} questions with a source ({report.with_page} with a page), "
+        f"{report.without_source} without, counted apart · {report.embedding_model} · {report.seconds:.1f} s"
+    )
+    columns = ("hit@1", "hit@3", "hit@5", "MRR", "page hit@1", "page hit@3", "page hit@5", "page MRR")
+    table.add_column("search")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for mode, scores in report.modes.items():
+        table.add_row(mode, *(_share(value) for value in asdict(scores).values()))
+    console.print(table)
+    console.print(f"Report written to {out}")
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 @app.command()
