@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.errors import ConfigError, StoreUnavailable
 from pipeline.export.job import ExportConfig, _fewer_collections, main
-from pipeline.export.watermark import Watermarks
+from pipeline.export.watermark import Watermarks, watermark_key
 from pipeline.feedback.dynamo import DynamoFeedbackStore, create_tables
 from pipeline.feedback.local_dynamo import LocalDynamo
 from pipeline.settings import get_settings
@@ -123,6 +123,44 @@ def test_incremental_rerun_exports_only_what_is_new(dynamo_settings, store, seed
 
     everything = [json.dumps(row) for export in (first, second) for row in rows(export, "ratings")]
     assert len(everything) == len(set(everything)) == 8
+
+
+def test_a_filtered_incremental_run_does_not_move_the_unfiltered_watermark(dynamo_settings, store, seeded, tmp_path):
+    """Each (destination, filters) stream holds every item it selects exactly once over its runs: the
+    rating-1 items are in the `--rating 1` stream once and in the unfiltered stream once (the two
+    streams are different datasets sharing a folder); every other item is in the unfiltered stream once."""
+    out = tmp_path / "out"
+    stream = {"rating 1": [], "all": []}
+
+    def incremental(name: str, **filters) -> dict:
+        export, manifest = run(dynamo_settings, out, redact=False, **filters)
+        stream[name] += [(r["score"], r["completion"][0]["content"]) for r in rows(export, "ratings")] if export else []
+        return manifest
+
+    first = incremental("rating 1", ratings=(1,))
+    second = incremental("all")
+    for n in (1, 4):
+        turn, feedback = make_pair(Seed("gina", "Where is the fire exit?", f"Door {n} [1].", n, SEEDS[0].citation))
+        store.save_turn(turn)
+        store.save_feedback(feedback)
+    incremental("all")
+    incremental("rating 1", ratings=(1,))
+
+    every = [(seed.rating, seed.answer) for seed in SEEDS] + [(1, "Door 1 [1]."), (4, "Door 4 [1].")]
+    assert sorted(stream["all"]) == sorted(every)
+    assert sorted(stream["rating 1"]) == sorted(item for item in every if item[0] == 1)
+    assert first["watermark"]["key"] != second["watermark"]["key"]
+
+
+def test_a_watermark_keyed_by_the_destination_alone_is_not_trusted(dynamo_settings, seeded, tmp_path):
+    """Before keys named the filters, a filtered run may have moved the bare destination's watermark,
+    so the first run of every stream after the upgrade reads from the beginning."""
+    out = tmp_path / "out"
+    watermarks = Watermarks(dynamo_settings)
+    watermarks.create_table()
+    watermarks._table(str(out.resolve()), watermark=datetime.now(UTC), updated_at=datetime.now(UTC)).save()
+    export, manifest = run(dynamo_settings, out)
+    assert manifest["window"]["start"] is None and len(rows(export, "ratings")) == len(SEEDS)
 
 
 def test_changed_feedback_is_exported_again_in_its_latest_version(dynamo_settings, store, seeded, tmp_path):
@@ -237,7 +275,8 @@ def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everyth
     assert list(out.iterdir()) == [], "nothing published and no staging left behind"
 
     restartable_dynamo.start()
-    assert Watermarks(settings).get(str(out.resolve())) is None, "the watermark did not move"
+    unfiltered = watermark_key(str(out.resolve()), {"ratings": [], "model_ids": [], "users": []})
+    assert Watermarks(settings).get(unfiltered) is None, "the watermark did not move"
     export, manifest = run(settings, out)
     assert manifest["items"] == 1000 and len(rows(export, "ratings")) == 1000
     assert [p.name for p in out.iterdir()] == [export.name]

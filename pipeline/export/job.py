@@ -32,7 +32,8 @@ class ExportConfig:
     mode: Mode = field(
         default="incremental",
         metadata={
-            "help": "'incremental': what arrived since the last run to this --out (a watermark in DynamoDB); "
+            "help": "'incremental': what arrived since the last run to this --out with the same --rating, "
+            "--model and --user filters (a watermark in DynamoDB per destination and filters); "
             "'all': everything; 'range': feedback received from --since to --until."
         },
     )
@@ -113,17 +114,20 @@ class ExportResult:
 def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     """Run one export; raises a PlumbError subclass (saying what to do) when it cannot finish."""
     from pipeline.export.destinations import destination_for
+    from pipeline.export.selection import Filters
     from pipeline.export.sources import DynamoSource, S3ExportSource
-    from pipeline.export.watermark import Watermarks
+    from pipeline.export.watermark import Watermarks, watermark_key
 
     settings = settings or get_settings()
     destination = destination_for(cfg.out)
+    filters = Filters(frozenset(cfg.ratings), frozenset(cfg.model_ids), frozenset(cfg.users))
+    key = watermark_key(destination.name, filters.describe())
     source = S3ExportSource(cfg.feedback_export, cfg.turns_export) if cfg.feedback_export else DynamoSource(settings)
     watermarks = Watermarks(settings) if cfg.mode == "incremental" else None
     previous = None
     if watermarks:
         watermarks.create_table()
-        previous = watermarks.get(destination.name)
+        previous = watermarks.get(key)
     now = datetime.now(UTC)
     window = _window(cfg, previous, source.end_limit(), now)
     export_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
@@ -132,29 +136,35 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
         "source": source.description,
         "mode": cfg.mode,
         "window": {"start": _iso(window.start), "end": window.end.isoformat()},
-        "watermark": {"destination": destination.name, "previous": _iso(previous), "next": window.end.isoformat()}
+        "watermark": {
+            "destination": destination.name,
+            "key": key,
+            "previous": _iso(previous),
+            "next": window.end.isoformat(),
+        }
         if watermarks
         else None,
         "options": {name: getattr(cfg, name) for name in OPTION_FIELDS},
     }
     with _fewer_collections():
-        result = _build_and_publish(cfg, source, window, destination, export_id, details)
+        result = _build_and_publish(cfg, filters, source, window, destination, export_id, details)
     if watermarks and (previous is None or window.end > previous):
-        watermarks.advance(destination.name, previous, window.end, export_id)
+        watermarks.advance(key, filters.describe(), previous, window.end, export_id)
     return result
 
 
 OPTION_FIELDS = ("file_format", "redact", "phone_region", "validation_fraction", "kto_neutral")
 
 
-def _build_and_publish(cfg: ExportConfig, source, window, destination, export_id: str, details: dict) -> ExportResult:
+def _build_and_publish(
+    cfg: ExportConfig, filters, source, window, destination, export_id: str, details: dict
+) -> ExportResult:
     """Every dataset built in staging, then published whole; on any failure the staging is removed."""
     from pipeline.export.build import BuildOptions, DatasetBuilder
     from pipeline.export.card import manifest, write_card, write_manifest
     from pipeline.export.errors import ExportFailed
-    from pipeline.export.selection import Filters, redacted
+    from pipeline.export.selection import redacted
 
-    filters = Filters(frozenset(cfg.ratings), frozenset(cfg.model_ids), frozenset(cfg.users))
     options = BuildOptions(cfg.validation_fraction, cfg.kto_neutral, cfg.file_format)
     staging = destination.staging(export_id)
     try:
