@@ -195,6 +195,22 @@ def test_split_is_by_question_and_the_same_on_every_run(dynamo_settings, tmp_pat
         assert (first / name).read_bytes() == (second / name).read_bytes()
 
 
+def test_near_identical_questions_never_straddle_train_and_validation(dynamo_settings, store, tmp_path):
+    from tests.test_export_holdout import VARIANTS
+
+    questions = [(group, question) for group, variants in enumerate(VARIANTS) for question in variants]
+    store_seeds(store, [Seed(f"u{n}", q, f"Answer {n}.", 5, SEEDS[0].citation) for n, (_, q) in enumerate(questions)])
+    export, _ = run(dynamo_settings, tmp_path / "out", mode="all", validation_fraction=0.5)
+    split_of = {
+        row["completion"][0]["content"]: split
+        for split in ("train", "validation")
+        for row in rows(export, "ratings", split)
+    }
+    splits = [{split_of[f"Answer {n}."] for n, (g, _) in enumerate(questions) if g == group} for group in range(5)]
+    assert all(len(one) == 1 for one in splits), splits
+    assert set.union(*splits) == {"train", "validation"}
+
+
 def test_parquet_holds_the_same_rows(dynamo_settings, seeded, tmp_path):
     jsonl, _ = run(dynamo_settings, tmp_path / "j", mode="all")
     parquet, manifest = run(dynamo_settings, tmp_path / "p", mode="all", file_format="parquet")

@@ -1,8 +1,11 @@
 """Turns a stream of rated turns into dataset files, one per format and split.
 
-Two things need more than the current item: dropping exact duplicates and pairing answers to the
-same question by rating. Both go through a scratch SQLite file on disk rather than Python sets and
-dicts, so memory stays flat however many items stream through.
+Three things need more than the current item: dropping exact duplicates, pairing answers to the
+same question by rating, and the split, which is decided per group of near-identical questions once
+every question is known (see holdout.py). Duplicates and pairs go through a scratch SQLite file on
+disk rather than Python sets and dicts; rows wait in a scratch file per dataset, tagged with their
+question, until `finish` routes them to train or validation. So memory stays flat however many items
+stream through.
 """
 
 import hashlib
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 
@@ -22,14 +26,18 @@ from pipeline.export.formats import (
     correction_preference_rows,
     kto_rows,
     question_key,
+    question_text,
     rating_preference_rows,
     ratings_row,
     reward_row,
     sft_rows,
-    split_for,
 )
+from pipeline.export.holdout import QuestionGroups
 from pipeline.export.job import FileFormat, KtoNeutral
 from pipeline.export.writers import RowsWriter, sha256_of
+
+if TYPE_CHECKING:
+    from pipeline.embeddings import Embedder
 
 SPLITS = ("train", "validation")
 
@@ -56,11 +64,17 @@ class BuildSummary:
 
 
 class DatasetBuilder:
-    """Call `add` for every rated turn, then `finish` once; files land under `directory`."""
+    """Call `add` for every rated turn, then `finish` once; files land under `directory`. The
+    embedder (its model loaded only if needed) links near-identical questions for the split."""
 
-    def __init__(self, directory: Path, scratch_file: Path, options: BuildOptions) -> None:
+    def __init__(self, directory: Path, scratch_file: Path, options: BuildOptions, embedder: "Embedder") -> None:
         self.directory = directory
         self.options = options
+        self._embedder = embedder
+        self._groups = QuestionGroups()
+        self._staged = {
+            name: (scratch_file.parent / f"{name}.staged").open("w+b", buffering=1 << 20) for name in FORMATS
+        }
         self.summary = BuildSummary()
         self._writers = {
             (name, split): RowsWriter(directory / name / f"{split}.{options.file_format}", name, options.file_format)
@@ -74,26 +88,29 @@ class DatasetBuilder:
     def add(self, rated: Rated) -> None:
         self.summary.items += 1
         key = question_key(rated.turn)
-        split = split_for(key, self.options.validation_fraction)
+        question = self._groups.add(question_text(rated.turn))
         preferences = correction_preference_rows(rated)
-        self._emit("sft", split, sft_rows(rated))
-        self._emit("preference", split, preferences)
-        self._emit("reward", split, [reward_row(row) for row in preferences])
-        self._emit("kto", split, kto_rows(rated, self.options.kto_neutral))
-        self._emit("ratings", split, [ratings_row(rated)])
+        self._emit("sft", question, sft_rows(rated))
+        self._emit("preference", question, preferences)
+        self._emit("reward", question, [reward_row(row) for row in preferences])
+        self._emit("kto", question, kto_rows(rated, self.options.kto_neutral))
+        self._emit("ratings", question, [ratings_row(rated)])
         self._db.execute(
             "INSERT INTO answers VALUES (?, ?, ?, ?)",
             (key, rated.feedback.rating, rated.turn.answer, orjson.dumps(rated.prompt)),
         )
 
     def finish(self) -> BuildSummary:
-        """Pair answers by rating, close every file and record its checksum."""
+        """Pair answers by rating, split by question group, close every file and record its checksum."""
         for key, group in self._answers_by_question():
             preferences = rating_preference_rows(list(group))
-            split = split_for(key, self.options.validation_fraction)
-            self._emit("preference", split, preferences)
-            self._emit("reward", split, [reward_row(row) for row in preferences])
+            question = self._groups.add(key)
+            self._emit("preference", question, preferences)
+            self._emit("reward", question, [reward_row(row) for row in preferences])
         self._db.close()
+        splits = self._groups.splits(self._embedder, self.options.validation_fraction)
+        for name, staged in self._staged.items():
+            self._route(name, staged, splits)
         for (name, split), writer in self._writers.items():
             writer.close()
             if writer.rows:
@@ -106,7 +123,8 @@ class DatasetBuilder:
             self.summary.counts.setdefault(name, {})[split] = writer.rows
         return self.summary
 
-    def _emit(self, name: str, split: str, rows: list[Row]) -> None:
+    def _emit(self, name: str, question: int, rows: list[Row]) -> None:
+        """Stage the rows not seen before, tagged with the id of their question (QuestionGroups)."""
         for row in rows:
             # Rows are built with their keys always in the same order, so equal rows encode equally.
             line = orjson.dumps(row)
@@ -114,7 +132,17 @@ class DatasetBuilder:
             if self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (digest,)).rowcount == 0:
                 self.summary.duplicates_dropped += 1
                 continue
-            self._writers[(name, split)].write(row, line)
+            self._staged[name].write(b"%d\t%s\n" % (question, line))
+
+    def _route(self, name: str, staged: BinaryIO, splits: list[str]) -> None:
+        """Write the staged rows of one dataset to the file of their question's split, in order."""
+        staged.seek(0)
+        for tagged in staged:
+            question, line = tagged.rstrip(b"\n").split(b"\t", 1)
+            # Only parquet needs the row itself; jsonl takes the line as it is.
+            row = orjson.loads(line) if self.options.file_format == "parquet" else {}
+            self._writers[(name, splits[int(question)])].write(row, line)
+        staged.close()
 
     def _answers_by_question(self) -> Iterator[tuple[str, Iterator[RatedAnswer]]]:
         """Answers grouped by question, read back from disk one group at a time; only questions

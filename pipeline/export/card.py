@@ -74,7 +74,9 @@ def _card_text(content: dict) -> str:
         f"Exported {content['created_at']} from {json.dumps(content['source'])}; "
         f"feedback received from {content['window']['start'] or 'the beginning'} to {content['window']['end']}.",
         f"Contact details redacted: {'yes' if content['options']['redact'] else 'no'}. "
-        "Train and validation are split by question, so no question is in both; exact duplicate rows are dropped.",
+        "Train and validation are split by groups of near-identical questions (the same words once case and "
+        "punctuation are ignored, or a close rewording with the same numbers), so no question is in both; "
+        "exact duplicate rows are dropped.",
         "",
         "```python",
         "from datasets import load_dataset",

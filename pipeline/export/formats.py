@@ -7,11 +7,10 @@ pure and small so that the export job only decides which rows go to which file.
 See TRL's "Dataset formats" guide for the column names.
 """
 
-import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import combinations
-from typing import Any, Literal
+from typing import Any
 
 from pipeline.export.job import KtoNeutral
 from pipeline.prompts import ANSWER_REQUEST
@@ -19,7 +18,6 @@ from pipeline.records import Feedback, Turn
 
 Row = dict[str, Any]
 Message = dict[str, str]
-Split = Literal["train", "validation"]
 
 FORMATS = ("sft", "preference", "reward", "kto", "ratings")
 
@@ -62,12 +60,6 @@ def question_text(turn: Turn) -> str:
 def question_key(turn: Turn) -> str:
     """Identity of a question across users and sessions: case and spacing do not make a new one."""
     return " ".join(question_text(turn).casefold().split())
-
-
-def split_for(key: str, validation_fraction: float) -> Split:
-    """Deterministic split by question, so one question never sits in both train and validation."""
-    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    return "validation" if bucket < validation_fraction else "train"
 
 
 def user_content(turn: Turn) -> str:

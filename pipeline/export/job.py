@@ -113,6 +113,7 @@ class ExportResult:
 
 def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     """Run one export; raises a PlumbError subclass (saying what to do) when it cannot finish."""
+    from pipeline.embeddings import make_embedder
     from pipeline.export.destinations import destination_for
     from pipeline.export.selection import Filters
     from pipeline.export.sources import DynamoSource, S3ExportSource
@@ -147,7 +148,8 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
         "options": {name: getattr(cfg, name) for name in OPTION_FIELDS},
     }
     with _fewer_collections():
-        result = _build_and_publish(cfg, filters, source, window, destination, export_id, details)
+        embedder = make_embedder(settings)  # its model loads only if the split needs it
+        result = _build_and_publish(cfg, filters, source, window, destination, export_id, details, embedder)
     if watermarks and (previous is None or window.end > previous):
         watermarks.advance(key, filters.describe(), previous, window.end, export_id)
     return result
@@ -157,7 +159,7 @@ OPTION_FIELDS = ("file_format", "redact", "phone_region", "validation_fraction",
 
 
 def _build_and_publish(
-    cfg: ExportConfig, filters, source, window, destination, export_id: str, details: dict
+    cfg: ExportConfig, filters, source, window, destination, export_id: str, details: dict, embedder
 ) -> ExportResult:
     """Every dataset built in staging, then published whole; on any failure the staging is removed."""
     from pipeline.export.build import BuildOptions, DatasetBuilder
@@ -169,7 +171,7 @@ def _build_and_publish(
     staging = destination.staging(export_id)
     try:
         with tempfile.TemporaryDirectory(prefix="plumb-export-scratch-") as scratch:
-            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options)
+            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options, embedder)
             for rated in source.rated(window, Path(scratch)):
                 if filters.accepts(rated):
                     builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)
