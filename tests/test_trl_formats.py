@@ -92,7 +92,7 @@ def test_sft_trainer_takes_the_sft_file(export_dir, tokenizer, tmp_path):
     from trl import SFTConfig, SFTTrainer
 
     dataset = load(export_dir, "sft")
-    assert dataset.column_names == ["prompt", "completion"]
+    assert dataset.column_names == ["prompt", "completion", "passages_dropped"]
     args = SFTConfig(**common_args(tmp_path), max_length=512)
     trainer = SFTTrainer(model=tiny_causal_lm(tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer)
     train_one_step(trainer)
@@ -102,7 +102,7 @@ def test_dpo_trainer_takes_the_preference_file(export_dir, tokenizer, tmp_path):
     from trl import DPOConfig, DPOTrainer
 
     dataset = load(export_dir, "preference")
-    assert dataset.column_names == ["prompt", "chosen", "rejected"]
+    assert dataset.column_names == ["prompt", "chosen", "rejected", "passages_dropped"]
     args = DPOConfig(**common_args(tmp_path), max_length=512)
     trainer = DPOTrainer(
         model=tiny_causal_lm(tokenizer),
@@ -118,7 +118,7 @@ def test_kto_trainer_takes_the_kto_file(export_dir, tokenizer, tmp_path):
     from trl import KTOConfig, KTOTrainer
 
     dataset = load(export_dir, "kto")
-    assert dataset.column_names == ["prompt", "completion", "label"]
+    assert dataset.column_names == ["prompt", "completion", "label", "passages_dropped"]
     assert set(dataset["label"]) == {True, False}
     args = KTOConfig(**{**common_args(tmp_path), "per_device_train_batch_size": 4}, max_length=512)
     trainer = KTOTrainer(
@@ -135,7 +135,7 @@ def test_reward_trainer_takes_the_reward_file(export_dir, tokenizer, tmp_path):
     from trl import RewardConfig, RewardTrainer
 
     dataset = load(export_dir, "reward")
-    assert dataset.column_names == ["chosen", "rejected"]
+    assert dataset.column_names == ["chosen", "rejected", "passages_dropped"]
     args = RewardConfig(**common_args(tmp_path), max_length=512)
     trainer = RewardTrainer(
         model=tiny_classifier(tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer

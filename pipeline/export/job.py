@@ -67,6 +67,20 @@ class ExportConfig:
     turns_export: str = field(
         default="", metadata={"help": "The DynamoDB export of the turns table, with --feedback-export."}
     )
+    tokenizer: str = field(
+        default="",
+        metadata={
+            "help": "The model to be trained, whose tokenizer and chat template count row lengths: a folder or "
+            "a Hugging Face model id (e.g. mistralai/Mistral-7B-Instruct-v0.3); default the packaged SmolLM2."
+        },
+    )
+    max_tokens: int = field(
+        default=0,
+        metadata={
+            "help": "Longest prompt + completion in the model's tokens (the trainer's max_length): prompts "
+            "longer lose their last uncited passages; rows that still do not fit are left out. 0: no limit."
+        },
+    )
 
     def __post_init__(self) -> None:
         for problem in self._problems():
@@ -93,6 +107,8 @@ class ExportConfig:
             problems.append(f"phone region {self.phone_region!r} is not a two-letter country code such as US or GB")
         if not 0 <= self.validation_fraction <= 0.5:
             problems.append(f"validation fraction {self.validation_fraction!r} is not between 0 and 0.5")
+        if self.max_tokens < 0:
+            problems.append(f"max tokens {self.max_tokens!r} is negative (0 means no limit)")
         if self.settle_seconds < 0:
             problems.append(f"settle seconds {self.settle_seconds!r} is negative")
         if bool(self.feedback_export) != bool(self.turns_export):
@@ -115,6 +131,7 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     """Run one export; raises a PlumbError subclass (saying what to do) when it cannot finish."""
     from pipeline.embeddings import make_embedder
     from pipeline.export.destinations import destination_for
+    from pipeline.export.lengths import TokenCounter, load_tokenizer
     from pipeline.export.selection import Filters
     from pipeline.export.sources import DynamoSource, S3ExportSource
     from pipeline.export.watermark import Watermarks, watermark_key
@@ -149,17 +166,26 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     }
     with _fewer_collections():
         embedder = make_embedder(settings)  # its model loads only if the split needs it
-        result = _build_and_publish(cfg, filters, source, window, destination, export_id, details, embedder)
+        counter = TokenCounter(load_tokenizer(cfg.tokenizer, settings.models_dir))
+        result = _build_and_publish(cfg, filters, source, window, destination, export_id, details, embedder, counter)
     if watermarks and (previous is None or window.end > previous):
         watermarks.advance(key, filters.describe(), previous, window.end, export_id)
     return result
 
 
-OPTION_FIELDS = ("file_format", "redact", "phone_region", "validation_fraction", "kto_neutral")
+OPTION_FIELDS = (
+    "file_format",
+    "redact",
+    "phone_region",
+    "validation_fraction",
+    "kto_neutral",
+    "tokenizer",
+    "max_tokens",
+)
 
 
 def _build_and_publish(
-    cfg: ExportConfig, filters, source, window, destination, export_id: str, details: dict, embedder
+    cfg: ExportConfig, filters, source, window, destination, export_id: str, details: dict, embedder, counter
 ) -> ExportResult:
     """Every dataset built in staging, then published whole; on any failure the staging is removed."""
     from pipeline.export.build import BuildOptions, DatasetBuilder
@@ -167,11 +193,11 @@ def _build_and_publish(
     from pipeline.export.errors import ExportFailed
     from pipeline.export.selection import redacted
 
-    options = BuildOptions(cfg.validation_fraction, cfg.kto_neutral, cfg.file_format)
+    options = BuildOptions(cfg.validation_fraction, cfg.kto_neutral, cfg.file_format, cfg.max_tokens)
     staging = destination.staging(export_id)
     try:
         with tempfile.TemporaryDirectory(prefix="plumb-export-scratch-") as scratch:
-            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options, embedder)
+            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options, embedder, counter)
             for rated in source.rated(window, Path(scratch)):
                 if filters.accepts(rated):
                     builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)
