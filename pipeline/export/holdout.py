@@ -25,6 +25,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -45,6 +46,7 @@ _HNSW_LINKS = 32
 _NUMBER = re.compile(r"\d+")
 
 
+@lru_cache(maxsize=1 << 12)  # a question comes back with every answer to it
 def normalised(text: str) -> str:
     """NFKC, casefolded, punctuation removed, whitespace collapsed: "What's the MAX slope of an
     accessible-ramp?" -> "whats the max slope of an accessible ramp". Apostrophes go without a
