@@ -25,7 +25,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from pipeline.export.formats import Message, Rated, prompt
+from pipeline.export.formats import Message, Rated, completion, prompt
 from pipeline.llm.local_model import GGUF_FILE, LOCAL_MODEL_FOLDER, packaged_gguf_folder
 
 _CITATION = re.compile(r"\[(\d+)\]")
@@ -149,7 +149,7 @@ def fitted(rated: Rated, counter: TokenCounter, max_tokens: int) -> tuple[Rated,
     only passages after the last cited one go, so no citation changes its number."""
     answers = [text for text in (rated.turn.answer, rated.feedback.correction) if text]
     full = rated.prompt
-    longest = max(counter.completion_tokens(full, [{"role": "assistant", "content": a}]) for a in answers)
+    longest = max((counter.completion_tokens(full, completion(text)) for text in answers), default=0)
     cited = max((int(n) for text in answers for n in _CITATION.findall(text)), default=0)
     citations = rated.turn.citations
     for keep in range(len(citations), min(cited, len(citations)) - 1, -1):
