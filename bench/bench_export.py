@@ -48,7 +48,7 @@ def export_child(endpoint: str, out: str) -> None:
     import pipeline.export.build
     import pipeline.export.destinations
     import pipeline.export.sources
-    import transformers.models.auto.tokenization_auto  # noqa: F401 - the token counter's
+    import transformers.tokenization_utils_tokenizers  # noqa: F401 - the token counter's
     from pipeline.export.job import ExportConfig, main
     from pipeline.settings import Settings
 

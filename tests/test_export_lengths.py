@@ -77,6 +77,13 @@ def test_the_longest_completion_decides(tokenizer):
     assert dropped > 0
 
 
+def test_a_tokenizer_that_cannot_be_loaded_is_named(tmp_path):
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no-such-tokenizer"):
+        load_tokenizer(str(tmp_path / "no-such-tokenizer"), tmp_path)
+
+
 def test_kto_weights_follow_trl():
     assert kto_weights(300, 100) == {
         "desirable": 300,

@@ -25,6 +25,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from pipeline.errors import ConfigError
 from pipeline.export.formats import Message, Rated, completion, prompt
 from pipeline.llm.local_model import GGUF_FILE, LOCAL_MODEL_FOLDER, packaged_gguf_folder
 
@@ -43,9 +44,17 @@ def load_tokenizer(name: str, models_dir: Path):
 
 @cache
 def _load(name: str):
-    from transformers import AutoTokenizer
+    """The fast (Rust) tokenizer class itself rather than AutoTokenizer, whose module imports torch:
+    300 MB more for the export, which only counts tokens."""
+    from transformers import PreTrainedTokenizerFast
 
-    return AutoTokenizer.from_pretrained(name)
+    try:
+        return PreTrainedTokenizerFast.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"Export not started: the tokenizer {name!r} cannot be loaded ({error}). Give --tokenizer a folder "
+            "holding the model's tokenizer.json and chat template, or a model id the Hugging Face cache or hub has."
+        ) from error
 
 
 def _packaged(models_dir: Path):
