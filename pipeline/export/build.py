@@ -1,8 +1,11 @@
 """Turns a stream of rated turns into dataset files, one per format and split.
 
-Two things need more than the current item: dropping exact duplicates and pairing answers to the
-same prompt by rating. Both go through a scratch SQLite file on disk rather than Python sets and
-dicts, so memory stays flat however many items stream through.
+Three things need more than the current item: dropping exact duplicates, pairing answers to the
+same prompt by rating, and the split, which is decided per group of near-identical questions once
+every question is known (see holdout.py). Duplicates and pairs go through a scratch SQLite file on
+disk rather than Python sets and dicts; rows wait in a scratch file per dataset, tagged with their
+question, until `finish` routes them to train or validation. So memory stays flat however many items
+stream through.
 """
 
 import hashlib
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from itertools import chain, groupby
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 
@@ -25,15 +29,19 @@ from pipeline.export.formats import (
     pair_provenance,
     preference_row,
     provenance,
-    question_key,
+    question_text,
     rating_pairs,
     ratings_row,
     reward_row,
     sft_rows,
-    split_for,
 )
+from pipeline.export.holdout import QuestionGroups
+from pipeline.export.lengths import Lengths, TokenCounter, cited, fitted
 from pipeline.export.options import FileFormat, KtoNeutral
 from pipeline.export.writers import RowsWriter, sha256_of
+
+if TYPE_CHECKING:
+    from pipeline.embeddings import Embedder
 
 SPLITS = ("train", "validation")
 
@@ -43,12 +51,14 @@ class BuildOptions:
     validation_fraction: float = 0.1
     kto_neutral: KtoNeutral = "omit"
     file_format: FileFormat = "jsonl"
+    max_tokens: int = 0  # prompt + completion, in the target model's tokens; 0: no limit
 
 
 @dataclass
 class BuildSummary:
     """What was written: rows per format and split, and each file's size and checksum; the rated
-    turns left out, per reason (formats.EXCLUSIONS); the verdicts that replace an earlier version."""
+    turns left out, per reason (formats.EXCLUSIONS); the verdicts that replace an earlier version;
+    row lengths in tokens and what fitting them to max_tokens cost."""
 
     items: int = 0
     duplicates_dropped: int = 0
@@ -56,6 +66,11 @@ class BuildSummary:
     supersedes: list[dict] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     files: dict[str, dict] = field(default_factory=dict)
+    lengths: dict[str, dict] = field(default_factory=dict)  # Lengths.summary()
+    rows_trimmed: dict[str, int] = field(default_factory=dict)  # rows whose prompt lost passages
+    passages_dropped: int = 0  # by items, to fit max_tokens
+    rows_too_long: dict[str, int] = field(default_factory=dict)  # rows left out: nothing fits
+    kto: dict[str, int] = field(default_factory=lambda: {"desirable": 0, "undesirable": 0})  # train split
 
     @property
     def rows(self) -> int:
@@ -63,12 +78,29 @@ class BuildSummary:
 
 
 class DatasetBuilder:
-    """Call `add` for every rated turn, then `finish` once; files land under `directory`."""
+    """Call `add` for every rated turn, then `finish` once; files land under `directory`. The
+    embedder (its model loaded only if needed) links near-identical questions for the split; the
+    counter measures rows in the target model's tokens."""
 
-    def __init__(self, directory: Path, scratch_file: Path, options: BuildOptions, export_id: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        scratch_file: Path,
+        options: BuildOptions,
+        export_id: str,
+        embedder: "Embedder",
+        counter: TokenCounter,
+    ) -> None:
         self.directory = directory
         self.options = options
         self.export_id = export_id
+        self._embedder = embedder
+        self._counter = counter
+        self._lengths = Lengths(counter)
+        self._groups = QuestionGroups()
+        self._staged = {
+            name: (scratch_file.parent / f"{name}.staged").open("w+b", buffering=1 << 20) for name in FORMATS
+        }
         self.summary = BuildSummary()
         self._writers = {
             (name, split): RowsWriter(directory / name / f"{split}.{options.file_format}", name, options.file_format)
@@ -78,12 +110,13 @@ class DatasetBuilder:
         self._db = scratch_db(scratch_file)
         self._db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY) WITHOUT ROWID")
         self._db.execute(
-            "CREATE TABLE answers (digest BLOB, question TEXT, prompt TEXT, turn_id TEXT, user TEXT, "
-            "feedback_version INTEGER, model_id TEXT, prompt_version TEXT, answer TEXT, rating INTEGER)"
+            "CREATE TABLE answers (digest BLOB, question INTEGER, prompt TEXT, kept INTEGER, "
+            "turn_id TEXT, user TEXT, feedback_version INTEGER, model_id TEXT, prompt_version TEXT, "
+            "answer TEXT, rating INTEGER)"
         )
 
     def add(self, rated: Rated) -> None:
-        """Write the rows of one rated turn, or count why it has none."""
+        """Stage the rows of one rated turn, or count why it has none."""
         self.summary.items += 1
         if reason := exclusion(rated):
             self.summary.excluded[reason] = self.summary.excluded.get(reason, 0) + 1
@@ -93,34 +126,52 @@ class DatasetBuilder:
             self.summary.supersedes.append(
                 {"turn_id": turn.turn_id, "user": feedback.user, "feedback_version": feedback.version}
             )
-        key = question_key(turn)
-        split = split_for(key, self.options.validation_fraction)
+        question = self._groups.add(question_text(turn))
+        digest = _digest(rated.prompt)  # of the prompt as served: answers to it are paired
+        fit = fitted(rated, self._counter, self.options.max_tokens) if self.options.max_tokens else (rated, 0)
+        rated, dropped = fit or (rated, None)
+        if dropped:
+            self.summary.passages_dropped += dropped
         meta = provenance(rated, self.export_id)
         answer = RatedAnswer.of(rated)
         pair_meta = pair_provenance("correction", answer, answer, self.export_id)
         preferences = correction_preference_rows(rated)
-        self._emit("sft", split, sft_rows(rated), meta)
-        self._emit("preference", split, preferences, pair_meta)
-        self._emit("reward", split, [reward_row(row) for row in preferences], pair_meta)
-        self._emit("kto", split, kto_rows(rated, self.options.kto_neutral), meta)
-        self._emit("ratings", split, [ratings_row(rated)], meta)
-        prompt = orjson.dumps(rated.prompt)  # equal messages, role and content, encode equally
-        digest = hashlib.blake2b(prompt, digest_size=16).digest()
+        self._emit("sft", question, sft_rows(rated), meta, dropped)
+        self._emit("preference", question, preferences, pair_meta, dropped)
+        self._emit("reward", question, [reward_row(row) for row in preferences], pair_meta, dropped)
+        self._emit("kto", question, kto_rows(rated, self.options.kto_neutral), meta, dropped)
+        self._emit("ratings", question, [ratings_row(rated)], meta, dropped)
+        if dropped is None:
+            return
         self._db.execute(
-            "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (digest, key, prompt, *(getattr(answer, name) for name in ANSWER_COLUMNS)),
+            "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                digest,
+                question,
+                orjson.dumps(rated.prompt),
+                len(rated.turn.citations),
+                *(getattr(answer, name) for name in ANSWER_COLUMNS),
+            ),
         )
 
     def finish(self) -> BuildSummary:
-        """Pair answers to the same prompt by rating, close every file and record its checksum."""
-        for key, prompt, group in self._answers_by_prompt():
-            for chosen, rejected in rating_pairs(group):
-                row = preference_row(prompt, chosen.answer, rejected.answer)
-                split = split_for(key, self.options.validation_fraction)
-                meta = pair_provenance("rating", chosen, rejected, self.export_id)
-                self._emit("preference", split, [row], meta)
-                self._emit("reward", split, [reward_row(row)], meta)
+        """Pair answers to the same prompt by rating, split by question group, close every file and
+        record its checksum."""
+        for question, answers in self._answers_by_prompt():
+            for chosen, rejected in rating_pairs(answers):
+                # Each side's prompt fits its own answer; the one with fewer passages fits both,
+                # unless it dropped a passage the other answer cites.
+                shorter = min(chosen, rejected, key=lambda side: side.kept)
+                fits = max(cited(chosen.answer), cited(rejected.answer)) <= shorter.kept
+                dropped = max(chosen.kept, rejected.kept) - shorter.kept if fits else None
+                row = preference_row(shorter.prompt, chosen.answer, rejected.answer)
+                meta = pair_provenance("rating", chosen.verdict, rejected.verdict, self.export_id)
+                self._emit("preference", question, [row], meta, dropped)
+                self._emit("reward", question, [reward_row(row)], meta, dropped)
         self._db.close()
+        splits = self._groups.splits(self._embedder, self.options.validation_fraction)
+        for name, staged in self._staged.items():
+            self._route(name, staged, splits)
         for (name, split), writer in self._writers.items():
             writer.close()
             if writer.rows:
@@ -131,40 +182,89 @@ class DatasetBuilder:
                     "sha256": sha256_of(writer.path),
                 }
             self.summary.counts.setdefault(name, {})[split] = writer.rows
+        self.summary.lengths = self._lengths.summary()
         return self.summary
 
-    def _emit(self, name: str, split: str, rows: list[Row], meta: Row) -> None:
-        """Write `rows` with the provenance columns `meta`; a row equal to one already written
-        (provenance included, so only ever from the same verdict) is dropped."""
+    def _emit(self, name: str, question: int, rows: list[Row], meta: Row, dropped: int | None) -> None:
+        """Stage `rows` with the provenance columns `meta`, tagged with the id of their question
+        (QuestionGroups) and saying how many passages their prompt lost; with `dropped` None (too
+        long to fit max_tokens) they are only counted. A row equal to one already staged (provenance
+        included, so only ever from the same verdict) is dropped."""
         for content in rows:
-            row = content | meta
+            if dropped is None:
+                self.summary.rows_too_long[name] = self.summary.rows_too_long.get(name, 0) + 1
+                continue
+            row = content | meta | {"passages_dropped": dropped}
             # Rows are built with their keys always in the same order, so equal rows encode equally.
             line = orjson.dumps(row)
             digest = hashlib.blake2b(line, digest_size=16, person=name.encode()).digest()
             if self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (digest,)).rowcount == 0:
                 self.summary.duplicates_dropped += 1
                 continue
-            self._writers[(name, split)].write(row, line)
+            if dropped:
+                self.summary.rows_trimmed[name] = self.summary.rows_trimmed.get(name, 0) + 1
+            self._lengths.add(name, row)
+            tag = b"%d:%d" % (question, row["label"]) if name == "kto" else b"%d" % question
+            self._staged[name].write(b"%s\t%s\n" % (tag, line))
 
-    def _answers_by_prompt(self) -> Iterator[tuple[str, list, Iterator[RatedAnswer]]]:
-        """(question key, prompt, answers) per prompt, read back from disk one prompt at a time, the
-        answers as `rating_pairs` takes them: a best-rated one first, then the rest lowest-rated first.
-        Only prompts whose answers got different ratings can make a pair."""
+    def _route(self, name: str, staged: BinaryIO, splits: list[str]) -> None:
+        """Write the staged rows of one dataset to the file of their question's split, in order."""
+        staged.seek(0)
+        for tagged in staged:
+            tag, line = tagged.rstrip(b"\n").split(b"\t", 1)
+            question, _, label = tag.partition(b":")
+            split = splits[int(question)]
+            if label and split == "train":
+                self.summary.kto["desirable" if label == b"1" else "undesirable"] += 1
+            # Only parquet needs the row itself; jsonl takes the line as it is.
+            row = orjson.loads(line) if self.options.file_format == "parquet" else {}
+            self._writers[(name, split)].write(row, line)
+        staged.close()
+
+    def _answers_by_prompt(self) -> Iterator[tuple[int, Iterator["Answered"]]]:
+        """(question id, answers) per prompt as served, read back from disk one prompt at a time, as
+        `rating_pairs` takes them: a best-rated one first, then the rest lowest-rated first. Only
+        prompts whose answers got different ratings can make a pair."""
         columns = ", ".join(ANSWER_COLUMNS)
         cursor = self._db.execute(
-            f"SELECT digest, question, prompt, {columns}, rating = MAX(rating) OVER (PARTITION BY digest) AS best "
-            "FROM answers WHERE digest IN "
+            f"SELECT digest, question, kept, prompt, {columns}, "
+            "rating = MAX(rating) OVER (PARTITION BY digest) AS best FROM answers WHERE digest IN "
             "(SELECT digest FROM answers GROUP BY digest HAVING COUNT(DISTINCT rating) > 1) "
             "ORDER BY digest, best DESC, rating, answer, turn_id, user"
         )
         for _, rows in groupby(cursor, key=lambda row: row[0]):
             first = next(rows)
-            answers = (RatedAnswer(*row[3:-1]) for row in chain([first], rows))
-            yield first[1], orjson.loads(first[2]), answers
+            yield first[1], (Answered(RatedAnswer(*row[4:-1]), row[2], row[3]) for row in chain([first], rows))
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A verdict on an answer to one prompt, with that prompt as fitted to max_tokens for it: the
+    passages it kept and the messages (decoded only for the sides of a pair)."""
+
+    verdict: RatedAnswer
+    kept: int
+    encoded_prompt: bytes
+
+    @property
+    def rating(self) -> int:
+        return self.verdict.rating
+
+    @property
+    def answer(self) -> str:
+        return self.verdict.answer
+
+    @property
+    def prompt(self) -> list:
+        return orjson.loads(self.encoded_prompt)
 
 
 # RatedAnswer's fields, in order, as the scratch table stores them.
 ANSWER_COLUMNS = tuple(f.name for f in fields(RatedAnswer))
+
+
+def _digest(prompt: list[dict]) -> bytes:
+    return hashlib.blake2b(orjson.dumps(prompt), digest_size=16).digest()
 
 
 def scratch_db(path: Path) -> sqlite3.Connection:

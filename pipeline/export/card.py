@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.export.build import BuildSummary
 from pipeline.export.formats import EXCLUSIONS
+from pipeline.export.lengths import kto_weights
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -37,6 +38,15 @@ def manifest(summary: BuildSummary, export_id: str, details: dict) -> dict:
         "supersedes": summary.supersedes,
         "counts": summary.counts,
         "files": summary.files,
+        "tokens": {
+            "tokenizer": details["options"]["tokenizer"] or "SmolLM2-135M-Instruct (packaged)",
+            "max_tokens": details["options"]["max_tokens"] or None,
+            "lengths": summary.lengths,
+            "rows_trimmed": summary.rows_trimmed,
+            "passages_dropped": summary.passages_dropped,
+            "rows_too_long": summary.rows_too_long,
+        },
+        "kto_balance": kto_weights(summary.kto["desirable"], summary.kto["undesirable"]),
     }
 
 
@@ -78,11 +88,14 @@ def _card_text(content: dict) -> str:
         f"Exported {content['created_at']} from {json.dumps(content['source'])}; "
         f"feedback received from {content['window']['start'] or 'the beginning'} to {content['window']['end']}.",
         f"Contact details redacted: {'yes' if content['options']['redact'] else 'no'}. "
-        "Train and validation are split by question, so no question is in both. Every verdict gives its own rows: "
-        "two users endorsing the same answer give two rows.",
+        "Train and validation are split by groups of near-identical questions (the same words once case and "
+        "punctuation are ignored, or a close rewording with the same numbers), so no question is in both. Every "
+        "verdict gives its own rows: two users endorsing the same answer give two rows.",
         "",
         *_excluded_text(content["excluded"]),
         *_provenance_text(len(content["supersedes"])),
+        *_tokens_text(content["tokens"]),
+        *_kto_text(content["kto_balance"]),
         "```python",
         "from datasets import load_dataset",
         'sft = load_dataset("path/to/this/export", "sft")',
@@ -132,3 +145,47 @@ def _provenance_text(superseding: int) -> list[str]:
         "Rating pairs are made within one export; a `--mode all` export pairs everything.",
         "",
     ]
+
+
+def _tokens_text(tokens: dict) -> list[str]:
+    """Row lengths in the target model's tokens, and what was trimmed to fit its max_length."""
+    rows = [
+        f"| {name} | {p['prompt']['p50']} / {p['prompt']['p95']} / {p['prompt']['max']} | "
+        f"{p['completion']['p50']} / {p['completion']['p95']} / {p['completion']['max']} |"
+        for name, p in tokens["lengths"].items()
+    ]
+    limit = tokens["max_tokens"]
+    trimmed = sum(tokens["rows_trimmed"].values())
+    fit = (
+        f"Prompts were fitted to {limit} tokens with the completion: {trimmed} rows lost "
+        f"{tokens['passages_dropped']} passages in all (their last, uncited ones; column `passages_dropped`), "
+        f"and {sum(tokens['rows_too_long'].values())} rows did not fit even so and were left out "
+        f"({json.dumps(tokens['rows_too_long'])})."
+        if limit
+        else "No length limit was applied (`--max-tokens`): set the trainer's `max_length` above the longest row."
+    )
+    return [
+        f"Lengths in tokens of {tokens['tokenizer']}, with its chat template, as the trainer counts them "
+        "(p50 / p95 / max):",
+        "",
+        "| dataset | prompt | completion |",
+        "|---|---|---|",
+        *rows,
+        "",
+        fit,
+        "",
+    ]
+
+
+def _kto_text(balance: dict) -> list[str]:
+    """The kto train split's balance, and the KTOConfig weights TRL suggests for it."""
+    text = f"KTO train split: {balance['desirable']} desirable, {balance['undesirable']} undesirable rows."
+    if "desirable_weight" in balance:
+        low, high = balance["desirable_weight"]
+        under_low, under_high = balance["undesirable_weight"]
+        text += (
+            f" TRL suggests `desirable_weight` in [{low}, {high}] or `undesirable_weight` in "
+            f"[{under_low}, {under_high}] (one of the two, the other left at 1), so that desirable_weight x "
+            "desirable / (undesirable_weight x undesirable) is between 1 and 4/3."
+        )
+    return [text, ""]

@@ -28,6 +28,8 @@ def export_command(
     settle_seconds: Annotated[float, typer.Option(help=HELP["settle_seconds"])] = 60.0,
     feedback_export: Annotated[str, typer.Option(help=HELP["feedback_export"])] = "",
     turns_export: Annotated[str, typer.Option(help=HELP["turns_export"])] = "",
+    tokenizer: Annotated[str, typer.Option(help=HELP["tokenizer"])] = "",
+    max_tokens: Annotated[int, typer.Option(help=HELP["max_tokens"])] = 0,
 ) -> None:
     """Export feedback as TRL datasets (sft, preference, reward, kto, ratings) with a manifest."""
     from pipeline.export.job import main
@@ -48,6 +50,8 @@ def export_command(
         settle_seconds=settle_seconds,
         feedback_export=feedback_export,
         turns_export=turns_export,
+        tokenizer=tokenizer,
+        max_tokens=max_tokens,
     )
     result = main(config)
     window = result.manifest["window"]

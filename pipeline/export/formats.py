@@ -10,18 +10,16 @@ so that the export job only decides which rows go to which file, with which prov
 See TRL's "Dataset formats" guide for the column names.
 """
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from pipeline.export.options import KtoNeutral
 from pipeline.prompts import Message, answer_messages
 from pipeline.records import Feedback, Turn
 
 Row = dict[str, Any]
-Split = Literal["train", "validation"]
 
 FORMATS = ("sft", "preference", "reward", "kto", "ratings")
 
@@ -138,17 +136,6 @@ def question_text(turn: Turn) -> str:
     return turn.condensed_question.strip() or turn.question.strip()
 
 
-def question_key(turn: Turn) -> str:
-    """Identity of a question across users and sessions: case and spacing do not make a new one."""
-    return " ".join(question_text(turn).casefold().split())
-
-
-def split_for(key: str, validation_fraction: float) -> Split:
-    """Deterministic split by question, so one question never sits in both train and validation."""
-    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    return "validation" if bucket < validation_fraction else "train"
-
-
 def prompt(turn: Turn) -> list[Message]:
     """The messages the model was sent for this turn's answer (role/content dicts).
 
@@ -181,7 +168,20 @@ def correction_preference_rows(rated: Rated) -> list[Row]:
     return [preference_row(rated.prompt, correction, rated.turn.answer)]
 
 
-def rating_pairs(answers: Iterable[RatedAnswer]) -> list[tuple[RatedAnswer, RatedAnswer]]:
+class Rating(Protocol):
+    """What pairing answers to one prompt reads of each: its rating and its text."""
+
+    @property
+    def rating(self) -> int: ...
+
+    @property
+    def answer(self) -> str: ...
+
+
+A = TypeVar("A", bound=Rating)
+
+
+def rating_pairs(answers: Iterable[A]) -> list[tuple[A, A]]:
     """(chosen, rejected) pairs among verdicts on answers to one prompt, given a best-rated one
     first and the rest lowest-rated first: the first answer over each lower-rated, different one, at
     most MAX_PAIRS_PER_PROMPT.

@@ -29,7 +29,8 @@ class ExportConfig:
     mode: Mode = field(
         default="incremental",
         metadata={
-            "help": "'incremental': what arrived since the last run to this --out (a watermark in DynamoDB); "
+            "help": "'incremental': what arrived since the last run to this --out with the same --rating, "
+            "--model and --user filters (a watermark in DynamoDB per destination and filters); "
             "'all': everything; 'range': feedback received from --since to --until."
         },
     )
@@ -63,6 +64,20 @@ class ExportConfig:
     turns_export: str = field(
         default="", metadata={"help": "The DynamoDB export of the turns table, with --feedback-export."}
     )
+    tokenizer: str = field(
+        default="",
+        metadata={
+            "help": "The model to be trained, whose tokenizer and chat template count row lengths: a folder or "
+            "a Hugging Face model id (e.g. mistralai/Mistral-7B-Instruct-v0.3); default the packaged SmolLM2."
+        },
+    )
+    max_tokens: int = field(
+        default=0,
+        metadata={
+            "help": "Longest prompt + completion in the model's tokens (the trainer's max_length): prompts "
+            "longer lose their last uncited passages; rows that still do not fit are left out. 0: no limit."
+        },
+    )
 
     def __post_init__(self) -> None:
         for problem in self._problems():
@@ -89,6 +104,8 @@ class ExportConfig:
             problems.append(f"phone region {self.phone_region!r} is not a two-letter country code such as US or GB")
         if not 0 <= self.validation_fraction <= 0.5:
             problems.append(f"validation fraction {self.validation_fraction!r} is not between 0 and 0.5")
+        if self.max_tokens < 0:
+            problems.append(f"max tokens {self.max_tokens!r} is negative (0 means no limit)")
         if self.settle_seconds < 0:
             problems.append(f"settle seconds {self.settle_seconds!r} is negative")
         if bool(self.feedback_export) != bool(self.turns_export):
@@ -109,18 +126,23 @@ class ExportResult:
 
 def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     """Run one export; raises a PlumbError subclass (saying what to do) when it cannot finish."""
+    from pipeline.embeddings import make_embedder
     from pipeline.export.destinations import destination_for
+    from pipeline.export.lengths import TokenCounter, load_tokenizer
+    from pipeline.export.selection import Filters
     from pipeline.export.sources import DynamoSource, S3ExportSource
-    from pipeline.export.watermark import Watermarks
+    from pipeline.export.watermark import Watermarks, watermark_key
 
     settings = settings or get_settings()
     destination = destination_for(cfg.out)
+    filters = Filters(frozenset(cfg.ratings), frozenset(cfg.model_ids), frozenset(cfg.users))
+    key = watermark_key(destination.name, filters.describe())
     source = S3ExportSource(cfg.feedback_export, cfg.turns_export) if cfg.feedback_export else DynamoSource(settings)
     watermarks = Watermarks(settings) if cfg.mode == "incremental" else None
     previous = None
     if watermarks:
         watermarks.create_table()
-        previous = watermarks.get(destination.name)
+        previous = watermarks.get(key)
     now = datetime.now(UTC)
     window = _window(cfg, previous, source.end_limit(), now)
     export_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
@@ -129,34 +151,50 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
         "source": source.description,
         "mode": cfg.mode,
         "window": {"start": _iso(window.start), "end": window.end.isoformat()},
-        "watermark": {"destination": destination.name, "previous": _iso(previous), "next": window.end.isoformat()}
+        "watermark": {
+            "destination": destination.name,
+            "key": key,
+            "previous": _iso(previous),
+            "next": window.end.isoformat(),
+        }
         if watermarks
         else None,
         "options": {name: getattr(cfg, name) for name in OPTION_FIELDS},
     }
     with _fewer_collections():
-        result = _build_and_publish(cfg, source, window, destination, export_id, details)
+        embedder = make_embedder(settings)  # its model loads only if the split needs it
+        counter = TokenCounter(load_tokenizer(cfg.tokenizer, settings.models_dir))
+        result = _build_and_publish(cfg, filters, source, window, destination, export_id, details, embedder, counter)
     if watermarks and (previous is None or window.end > previous):
-        watermarks.advance(destination.name, previous, window.end, export_id)
+        watermarks.advance(key, filters.describe(), previous, window.end, export_id)
     return result
 
 
-OPTION_FIELDS = ("file_format", "redact", "phone_region", "validation_fraction", "kto_neutral")
+OPTION_FIELDS = (
+    "file_format",
+    "redact",
+    "phone_region",
+    "validation_fraction",
+    "kto_neutral",
+    "tokenizer",
+    "max_tokens",
+)
 
 
-def _build_and_publish(cfg: ExportConfig, source, window, destination, export_id: str, details: dict) -> ExportResult:
+def _build_and_publish(
+    cfg: ExportConfig, filters, source, window, destination, export_id: str, details: dict, embedder, counter
+) -> ExportResult:
     """Every dataset built in staging, then published whole; on any failure the staging is removed."""
     from pipeline.export.build import BuildOptions, DatasetBuilder
     from pipeline.export.card import manifest, write_card, write_manifest
     from pipeline.export.errors import ExportFailed
-    from pipeline.export.selection import Filters, redacted
+    from pipeline.export.selection import redacted
 
-    filters = Filters(frozenset(cfg.ratings), frozenset(cfg.model_ids), frozenset(cfg.users))
-    options = BuildOptions(cfg.validation_fraction, cfg.kto_neutral, cfg.file_format)
+    options = BuildOptions(cfg.validation_fraction, cfg.kto_neutral, cfg.file_format, cfg.max_tokens)
     staging = destination.staging(export_id)
     try:
         with tempfile.TemporaryDirectory(prefix="plumb-export-scratch-") as scratch:
-            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options, export_id)
+            builder = DatasetBuilder(staging, Path(scratch) / "build.sqlite", options, export_id, embedder, counter)
             for rated in source.rated(window, Path(scratch)):
                 if filters.accepts(rated):
                     builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)

@@ -35,6 +35,8 @@ SCHEMAS = {
         [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.int64()), ("note", pa.string()), *_TURN]
     ),
 }
+# Every row says how many passages its prompt lost to fit --max-tokens (0 for most).
+SCHEMAS = {name: schema.append(pa.field("passages_dropped", pa.int64())) for name, schema in SCHEMAS.items()}
 PARQUET_BATCH_ROWS = 1000
 
 
