@@ -70,7 +70,7 @@ def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
         require_tesseract()
     settings = get_settings()
     embedder = make_embedder(settings)
-    index = open_index(settings, embedder)
+    index = open_index(settings, None if delete else embedder)  # a delete needs no model
     try:
         if delete:
             name = source_name(Path(delete)) if Path(delete).exists() else delete
@@ -83,8 +83,8 @@ def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
             fail("Give files or folders to ingest, or --delete SOURCE.")
         files = find_files(paths)
         splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
-        with tqdm(total=len(files), unit="file", desc="Ingesting") as bar:
-            summary = ingest_files(files, index, embedder, splitter, progress=lambda _: bar.update(), ocr=ocr)
+        with tqdm(total=0, unit="chunk", desc="Reading") as bar:
+            summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr)
     finally:
         index.close()
     for reason in summary.skipped:
@@ -95,6 +95,15 @@ def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
         f"Ingested {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
         f"in {summary.seconds:.1f} s; skipped {len(summary.skipped)}."
     )
+
+
+def _show(bar, state) -> None:
+    """Move the tqdm `bar` to `state` (an `ingest.IngestProgress`): chunks encoded out of those found
+    so far, with tqdm's rate (chunks/s) and time left; the total is final once every file is read."""
+    bar.total = state.chunks
+    bar.set_description(f"{state.files_read}/{state.files} files read", refresh=False)
+    bar.update(state.chunks_encoded - bar.n)
+    bar.refresh()
 
 
 @app.command()
@@ -246,13 +255,12 @@ def _index_init() -> None:
     from pipeline.wiring import make_embedder, open_index
 
     settings = get_settings()
-    embedder = make_embedder(settings)
     if settings.index_backend == "opensearch":
         from pipeline.index.opensearch import OpenSearchIndex
 
-        OpenSearchIndex.create(settings, embedder.dimension).close()
+        OpenSearchIndex.create(settings, make_embedder(settings).dimension).close()
     else:
-        open_index(settings, embedder).close()
+        open_index(settings).close()
     console.print(f"Index ready ({settings.index_backend}).")
 
 
@@ -308,11 +316,15 @@ def _ingest_samples_if_empty(settings) -> None:
     from pipeline.samples import write_samples
     from pipeline.wiring import make_embedder, open_index
 
-    embedder = make_embedder(settings)
-    index = open_index(settings, embedder)
+    index = open_index(settings)  # no model is loaded unless the samples go in
     try:
         if index.sources():
             return
+    finally:
+        index.close()
+    embedder = make_embedder(settings)
+    index = open_index(settings, embedder)
+    try:
         files = write_samples(settings.data_dir / "samples")
         summary = ingest_files(files, index, embedder, make_splitter(settings.chunk_size, settings.chunk_overlap))
         console.print(f"Ingested the samples: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks.")
@@ -323,9 +335,9 @@ def _ingest_samples_if_empty(settings) -> None:
 @index_app.command("sources")
 def index_sources() -> None:
     """List the indexed documents with their chunk counts."""
-    from pipeline.wiring import make_embedder, open_index
+    from pipeline.wiring import open_index
 
     settings = get_settings()
-    index = run(open_index, settings, make_embedder(settings))
+    index = run(open_index, settings)
     for source, count in sorted(index.sources().items()):
         console.print(f"{count:6d}  {source}", markup=False)

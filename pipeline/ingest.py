@@ -11,9 +11,10 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from pipeline.documents import Page, read_document
@@ -62,6 +63,18 @@ def split_pages(pages: list[Page], splitter: RecursiveCharacterTextSplitter) -> 
 ENCODE_GROUP_CHUNKS = 1024
 
 
+@dataclass(frozen=True)
+class IngestProgress:
+    """Where a run stands, for a progress bar. Files are read ahead of encoding, so `chunks` (found
+    in the files read so far) grows while files are read and is the run's total once
+    `files_read == files`; `chunks_encoded` rises by one encoding batch at a time up to it."""
+
+    files: int
+    files_read: int = 0
+    chunks: int = 0
+    chunks_encoded: int = 0
+
+
 @dataclass
 class ParsedFile:
     """One document read and split, waiting for its vectors."""
@@ -76,16 +89,18 @@ def ingest_files(
     index: ChunkIndex,
     embedder: Embedder,
     splitter: RecursiveCharacterTextSplitter,
-    progress: Callable[[Path], None] = lambda path: None,
+    progress: Callable[[IngestProgress], None] = lambda state: None,
     ocr: bool = False,
 ) -> IngestSummary:
     """Ingest `files` (see `documents.find_files`). A document that cannot be read is recorded in
-    `skipped` with the reason and the run goes on; `progress` is called once per file, when it is
-    indexed or skipped. Files are read and split one by one, then encoded and indexed in groups of
-    about ENCODE_GROUP_CHUNKS chunks; each file still replaces its own chunks in one step. With `ocr`,
-    scanned PDF pages are read by OCR (see `documents.read_document`)."""
+    `skipped` with the reason and the run goes on; `progress` is called after each file is read
+    and after each encoding batch (`embedder.batch_size` chunks). Files are read and split one by
+    one, then encoded and indexed in groups of about ENCODE_GROUP_CHUNKS chunks; each file still
+    replaces its own chunks in one step. With `ocr`, scanned PDF pages are read by OCR (see
+    `documents.read_document`)."""
     summary = IngestSummary()
     started = time.perf_counter()
+    state = IngestProgress(files=len(files))
     group: list[ParsedFile] = []
     waiting = 0  # chunks in `group`
     for path in files:
@@ -93,15 +108,18 @@ def ingest_files(
             document = read_document(path, ocr)
         except IngestError as exc:
             summary.skipped.append(str(exc))
-            progress(path)
+            state = replace(state, files_read=state.files_read + 1)
+            progress(state)
             continue
         summary.notes.extend(document.notes)
         group.append(ParsedFile(path, document.pages, split_pages(document.pages, splitter)))
         waiting += len(group[-1].pieces)
+        state = replace(state, files_read=state.files_read + 1, chunks=state.chunks + len(group[-1].pieces))
+        progress(state)
         if waiting >= ENCODE_GROUP_CHUNKS:
-            _index_group(group, index, embedder, summary, progress)
+            state = _index_group(group, index, embedder, summary, state, progress)
             group, waiting = [], 0
-    _index_group(group, index, embedder, summary, progress)
+    _index_group(group, index, embedder, summary, state, progress)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -111,9 +129,17 @@ def _index_group(
     index: ChunkIndex,
     embedder: Embedder,
     summary: IngestSummary,
-    progress: Callable[[Path], None],
-) -> None:
-    vectors = embedder.encode([text for parsed in group for _, _, text in parsed.pieces])
+    state: IngestProgress,
+    progress: Callable[[IngestProgress], None],
+) -> IngestProgress:
+    """Encode and index `group`; returns `state` advanced by the chunks encoded."""
+
+    def encoded(count: int) -> None:
+        nonlocal state
+        state = replace(state, chunks_encoded=state.chunks_encoded + count)
+        progress(state)
+
+    vectors = _encode_by_batch(embedder, [text for parsed in group for _, _, text in parsed.pieces], encoded)
     offset = 0
     for parsed in group:
         mine = vectors[offset : offset + len(parsed.pieces)]
@@ -126,4 +152,20 @@ def _index_group(
         summary.files += 1
         summary.pages += len(parsed.pages)
         summary.chunks += len(chunks)
-        progress(parsed.path)
+    return state
+
+
+def _encode_by_batch(embedder: Embedder, texts: list[str], encoded: Callable[[int], None]) -> np.ndarray:
+    """`embedder.encode(texts)` one batch at a time, calling `encoded(batch length)` after each.
+
+    Hand-written because sentence-transformers reports progress only to its own tqdm bar. It sorts
+    one call's texts longest first before batching; sorting the same way here makes the same
+    batches, so encoding a group still pads no more than one call would."""
+    if not texts:
+        return embedder.encode([])
+    order = np.argsort([-len(text) for text in texts], kind="stable")
+    batches = []
+    for start in range(0, len(texts), embedder.batch_size):
+        batches.append(embedder.encode([texts[i] for i in order[start : start + embedder.batch_size]]))
+        encoded(len(batches[-1]))
+    return np.concatenate(batches)[np.argsort(order)]

@@ -12,8 +12,10 @@ from pipeline.retriever import IndexRetriever
 from pipeline.settings import Settings
 
 
-def open_index(settings: Settings, embedder: Embedder) -> ChunkIndex:
-    return make_index(settings, embedder.dimension)
+def open_index(settings: Settings, embedder: Embedder | None = None) -> ChunkIndex:
+    """The configured index, sized for `embedder`'s vectors; without an embedder, sized as it was
+    built (enough to list and delete documents), so that no model is loaded."""
+    return make_index(settings, embedder.dimension if embedder else None)
 
 
 def make_rag_chain(settings: Settings, index: ChunkIndex, embedder: Embedder) -> RagChain:

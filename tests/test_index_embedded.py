@@ -132,6 +132,25 @@ def test_reopening_with_another_dimension_is_refused(index, path):
         EmbeddedIndex(path, 16)
 
 
+def test_opened_without_a_dimension_it_takes_the_stored_one(index, path):
+    """How commands that only list or delete documents open it, without the embedding model."""
+    index.replace_source("a.pdf", chunks("a.pdf", 2))
+    index.replace_source("b.pdf", chunks("b.pdf", 3))
+    sized = EmbeddedIndex(path)
+    assert sized.delete_source("a.pdf") == 2
+    assert sized.sources() == {"b.pdf": 3}
+    sized.replace_source("c.pdf", chunks("c.pdf", 1))
+    sized.close()
+
+
+def test_an_empty_index_opened_without_a_dimension_lists_and_deletes_but_takes_no_chunks(path):
+    empty = EmbeddedIndex(path)
+    assert empty.sources() == {} and empty.delete_source("a.pdf") == 0
+    with pytest.raises(ValueError, match="without an embedding dimension"):
+        empty.replace_source("a.pdf", chunks("a.pdf", 1))
+    empty.close()
+
+
 def test_a_damaged_directory_is_reported(path):
     path.mkdir()
     (path / "meta.json").write_text("not an index")

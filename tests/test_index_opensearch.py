@@ -279,6 +279,16 @@ def test_opening_an_index_of_another_dimension_is_refused(server):
         open_index(server)
 
 
+def test_opening_without_a_dimension_takes_the_mapped_one(server):
+    """What `plumb index sources` and `plumb ingest --delete` do, so that they load no model."""
+    server.reply("GET", "/plumb-chunks/_mapping", (200, wider_mapping()))
+    index = OpenSearchIndex.from_settings(Settings(opensearch_url=server.url))
+
+    with pytest.raises(ValueError, match="768-wide"):
+        index.replace_source("spec.pdf", [chunk("c1")])
+    assert [(r.method, r.path) for r in server.requests] == [("GET", "/plumb-chunks/_mapping")]
+
+
 # --- writing ----------------------------------------------------------------------------------
 
 

@@ -1,12 +1,14 @@
 """Ingestion into the real embedded index with the real packaged embedding model."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.ingest import ingest_files, make_splitter
+from pipeline.ingest import IngestProgress, ingest_files, make_splitter
 from tests.documents_factory import write_encrypted_pdf, write_pdf, write_scanned_pdf
 
 SPLITTER = make_splitter(400, 50)
@@ -81,7 +83,7 @@ def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index
 
 def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, embedder, monkeypatch):
     """Several files share one encode call (and, with a small group, several groups run): every
-    chunk must still carry its own vector, and progress must name every file once."""
+    chunk must still carry its own vector, and progress must count every file and chunk."""
     monkeypatch.setattr("pipeline.ingest.ENCODE_GROUP_CHUNKS", 3)
     topics = {
         "wind.md": "The basic wind speed for the pump station is 120 mph.",
@@ -94,13 +96,29 @@ def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, em
         (tmp_path / name).write_text(text)
         files.append(tmp_path / name)
     (tmp_path / "empty.md").write_text("")
-    seen: list[str] = []
+    seen: list[IngestProgress] = []
     summary = ingest_files([files[0], tmp_path / "empty.md", *files[1:]], index, embedder, SPLITTER, seen.append)
     assert (summary.files, summary.chunks, len(summary.skipped)) == (4, 4, 1)
-    assert sorted(Path(path).name for path in seen) == sorted([*topics, "empty.md"])
+    assert seen[-1] == IngestProgress(files=5, files_read=5, chunks=4, chunks_encoded=4)
     for name, text in topics.items():
         hit = _hits(index, embedder, text, mode="dense", k=1)[0]
         assert hit.source == name and hit.score > 0.99, (name, hit)
+
+
+def test_progress_counts_chunks_batch_by_batch(tmp_path: Path, index, embedder, monkeypatch):
+    """One large encoding group reports after every batch, chunk counts rising to the total, and
+    the vectors still land on their own chunks (batches are encoded longest first)."""
+    monkeypatch.setattr(embedder, "batch_size", 4)
+    clauses = [f"Clause {n}: the anchor bolt spacing is {n * 25} mm{'.' * (n % 5)}" for n in range(1, 19)]
+    (tmp_path / "bolts.md").write_text("\n\n".join(clauses))
+    seen: list[IngestProgress] = []
+    summary = ingest_files([tmp_path / "bolts.md"], index, embedder, make_splitter(60, 0), seen.append)
+    assert summary.chunks == 18
+    assert seen[0] == IngestProgress(files=1, files_read=1, chunks=18, chunks_encoded=0)
+    assert [state.chunks_encoded for state in seen[1:]] == [4, 8, 12, 16, 18]
+    for clause in clauses:
+        hit = _hits(index, embedder, clause, mode="dense", k=1)[0]
+        assert hit.text == clause and hit.score > 0.99, (clause, hit)
 
 
 def test_cli_ingest_summary_and_delete(tmp_path: Path):
@@ -161,3 +179,23 @@ def test_cli_ingest_ocr_without_tesseract_says_what_to_install(tmp_path: Path, m
     result = CliRunner().invoke(app, ["ingest", "--ocr", "a.md"])
     assert result.exit_code == 1
     assert "OCR needs Tesseract: install Debian's tesseract-ocr" in result.output
+
+
+def test_listing_and_deleting_documents_load_no_embedding_model(tmp_path: Path, index, embedder):
+    """`plumb index sources`, `plumb ingest --delete` and `plumb index init` in a fresh process
+    never import sentence-transformers: the index knows its own dimension."""
+    (tmp_path / "a.md").write_text("Frost depth is 42 inches.")
+    (tmp_path / "b.md").write_text("The basic wind speed is 120 mph.")
+    ingest_files([tmp_path / "a.md", tmp_path / "b.md"], index, embedder, SPLITTER)
+    index.close()
+    code = (
+        "import sys\nfrom pipeline.cli import app\n"
+        "for args in (['index', 'init'], ['index', 'sources'], ['ingest', '--delete', 'a.md'], ['index', 'sources']):\n"
+        "    app(args, standalone_mode=False)\n"
+        "print('sentence_transformers' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Removed a.md (1 chunks)" in result.stdout
+    assert result.stdout.count("a.md") == 2 and result.stdout.count("b.md") == 2
+    assert result.stdout.splitlines()[-1] == "False False"

@@ -6,8 +6,11 @@ from pipeline.settings import Settings
 __all__ = ["Chunk", "ChunkIndex", "Hit", "SearchMode", "make_index"]
 
 
-def make_index(settings: Settings, dimension: int) -> ChunkIndex:
-    """Open the index that `settings.index_backend` names, sized for `dimension`-wide embeddings."""
+def make_index(settings: Settings, dimension: int | None = None) -> ChunkIndex:
+    """Open the index that `settings.index_backend` names, sized for `dimension`-wide embeddings.
+
+    `None` takes the dimension the index was built with: enough to list and delete documents, so
+    such commands load no embedding model."""
     match settings.index_backend:
         case "embedded":
             from pipeline.index.embedded import EmbeddedIndex

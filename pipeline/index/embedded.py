@@ -49,10 +49,14 @@ SEARCH_MODES = ("dense", "keyword", "hybrid")
 
 
 class EmbeddedIndex:
-    """A `ChunkIndex` kept in the directory `path`, for `dimension`-wide embeddings."""
+    """A `ChunkIndex` kept in the directory `path`, for `dimension`-wide embeddings.
 
-    def __init__(self, path: Path, dimension: int):
-        if dimension <= 0:
+    `dimension=None` takes the width of the vectors it holds, so commands that only list or delete
+    documents need not load the embedding model to learn it; an empty index opened so has no width
+    and refuses chunks and searches (ValueError)."""
+
+    def __init__(self, path: Path, dimension: int | None = None):
+        if dimension is not None and dimension <= 0:
             raise ValueError(f"The embedding dimension must be positive, not {dimension}.")
         self._dimension = dimension
         self._store: TantivyStore | None = TantivyStore(Path(path))
@@ -60,7 +64,7 @@ class EmbeddedIndex:
         self._snapshot = self._load(self._store)
 
     def replace_source(self, source: str, chunks: Sequence[Chunk]) -> None:
-        chunks = checked_chunks(source, chunks, self._dimension)
+        chunks = checked_chunks(source, chunks, self._width())
         self._write(source, chunks)
 
     def delete_source(self, source: str) -> int:
@@ -78,7 +82,7 @@ class EmbeddedIndex:
             raise ValueError(f"Unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}.")
         if k <= 0:
             raise ValueError(f"k must be a positive number of results, not {k}.")
-        vector = unit_vector(query_vector, self._dimension, "The query vector")
+        vector = unit_vector(query_vector, self._width(), "The query vector")
         snapshot = self._current()
         match mode:
             case "dense":
@@ -105,6 +109,11 @@ class EmbeddedIndex:
         with self._lock:
             self._store = None
 
+    def _width(self) -> int:
+        if self._dimension is None:
+            raise ValueError("This empty index was opened without an embedding dimension: open it with the model's.")
+        return self._dimension
+
     def _open_store(self) -> TantivyStore:
         if self._store is None:
             raise IndexUnavailable("The index has been closed; open it again to use it.")
@@ -116,13 +125,15 @@ class EmbeddedIndex:
         opstamp = store.committed_opstamp()
         searcher = store.latest_searcher()
         stored = sorted(store.read_all(searcher), key=lambda pair: (pair[1].source, pair[0]))
+        if stored and self._dimension is None:
+            self._dimension = stored[0][1].vector.shape[0]
         if stored and stored[0][1].vector.shape != (self._dimension,):
             raise IndexUnavailable(
                 f"The index at {store.path} holds {stored[0][1].vector.shape[0]}-wide vectors but the "
                 f"embedding model makes {self._dimension}-wide ones: use the model the index was built "
                 "with, or move the index away and ingest the documents again."
             )
-        return Snapshot.from_chunks([chunk for _, chunk in stored], self._dimension, searcher, opstamp)
+        return Snapshot.from_chunks([chunk for _, chunk in stored], self._dimension or 0, searcher, opstamp)
 
     def _current(self) -> Snapshot:
         """The snapshot of the latest commit, reloaded if another process has committed since."""

@@ -182,14 +182,18 @@ class OpenSearchIndex:
         self._url = url
 
     @classmethod
-    def from_settings(cls, settings: Settings, dimension: int) -> Self:
-        """Open the index that `plumb index init` created, checking it holds `dimension`-wide vectors.
+    def from_settings(cls, settings: Settings, dimension: int | None = None) -> Self:
+        """Open the index that `plumb index init` created, checking it holds `dimension`-wide vectors
+        (`None`: the dimension in its mapping, for commands that load no embedding model).
 
         Opening writes nothing, so the app's identity needs only read access to the cluster.
         """
-        index = cls(_client(settings), settings.opensearch_index, dimension, settings.opensearch_url)
+        index = cls(_client(settings), settings.opensearch_index, dimension or 0, settings.opensearch_url)
         with index._errors("opening the index"):
-            index._check_dimension()
+            if dimension is None:
+                index._dimension = index._mapped_dimension() or 0
+            else:
+                index._check_dimension()
         return index
 
     @classmethod
@@ -212,10 +216,13 @@ class OpenSearchIndex:
                 index._check_dimension()
         return index
 
-    def _check_dimension(self) -> None:
+    def _mapped_dimension(self) -> int | None:
         mapping = self._client.indices.get_mapping(index=self._index)
         properties = next(iter(mapping.values()))["mappings"].get("properties", {})
-        found = properties.get("vector", {}).get("dimension")
+        return properties.get("vector", {}).get("dimension")
+
+    def _check_dimension(self) -> None:
+        found = self._mapped_dimension()
         if found != self._dimension:
             raise ConfigError(
                 f"OpenSearch index {self._index!r} holds vectors of dimension {found}, but the embedding "
