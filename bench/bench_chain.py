@@ -27,7 +27,7 @@ from synthetic_corpus import make_corpus
 
 def build_index(folder: Path, embedder: Embedder, synthetic: int) -> EmbeddedIndex:
     index = EmbeddedIndex(folder / "index", embedder.dimension)
-    ingest_files(write_samples(folder / "samples"), index, embedder, make_splitter(1000, 150))
+    ingest_files(write_samples(folder / "samples"), index, embedder, make_splitter(embedder, 200, 40))
     corpus = make_corpus(synthetic)
     for start in range(0, len(corpus), 400):
         rows = range(start, min(start + 400, len(corpus)))

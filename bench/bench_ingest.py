@@ -42,7 +42,7 @@ def make_documents(folder: Path, copies: int) -> list[Path]:
 def main(copies: int) -> None:
     embedder = Embedder(default_model_path())
     embedder.encode(["warm up"] * 64)
-    splitter = make_splitter(1000, 150)
+    splitter = make_splitter(embedder, 200, 40)
     with tempfile.TemporaryDirectory() as tmp:
         files = make_documents(Path(tmp) / "docs", copies)
         index = EmbeddedIndex(Path(tmp) / "index", embedder.dimension)

@@ -82,7 +82,7 @@ def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
         if not paths:
             fail("Give files or folders to ingest, or --delete SOURCE.")
         files = find_files(paths)
-        splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+        splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
         with tqdm(total=0, unit="chunk", desc="Reading") as bar:
             summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr)
     finally:
@@ -93,7 +93,8 @@ def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
         console.print(f"[yellow]Note[/yellow] {escape(note)}")
     console.print(
         f"Ingested {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
-        f"in {summary.seconds:.1f} s; skipped {len(summary.skipped)}."
+        f"in {summary.seconds:.1f} s; skipped {len(summary.skipped)}; "
+        f"{summary.cut} chunks too long for the embedding model (cut)."
     )
 
 
@@ -326,7 +327,8 @@ def _ingest_samples_if_empty(settings) -> None:
     index = open_index(settings, embedder)
     try:
         files = write_samples(settings.data_dir / "samples")
-        summary = ingest_files(files, index, embedder, make_splitter(settings.chunk_size, settings.chunk_overlap))
+        splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        summary = ingest_files(files, index, embedder, splitter)
         console.print(f"Ingested the samples: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks.")
     finally:
         index.close()

@@ -1,11 +1,15 @@
 """The sentence-transformers model that turns passages and questions into unit-length vectors."""
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def default_model_path() -> str:
@@ -37,6 +41,23 @@ class Embedder:
     @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())
+
+    @property
+    def tokenizer(self) -> "PreTrainedTokenizerBase":
+        """The model's Hugging Face tokenizer: chunks are sized in its word pieces."""
+        return self.model.tokenizer
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads, special tokens included; the rest of a longer text is cut."""
+        return int(self.model.max_seq_length)
+
+    def count_cut(self, texts: list[str]) -> int:
+        """How many of `texts` are longer than the model reads, so only their beginning is encoded."""
+        if not texts:
+            return 0
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        return sum(length > self.max_tokens for length in lengths)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -12,15 +12,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from pipeline.documents import Page, read_document
 from pipeline.embeddings import Embedder
-from pipeline.errors import IngestError
+from pipeline.errors import ConfigError, IngestError
 from pipeline.index import Chunk, ChunkIndex
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass
@@ -29,6 +34,7 @@ class IngestSummary:
     pages: int = 0
     chunks: int = 0
     seconds: float = 0.0
+    cut: int = 0  # chunks longer than the embedding model reads: their ends are not searchable by meaning
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # about files indexed in part (pages with no text layer)
 
@@ -40,13 +46,71 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
     return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:32]
 
 
-def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
-    if chunk_overlap >= chunk_size:
-        raise ValueError(f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size}).")
-    return RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+class TokenSplitter:
+    """Splits text into chunks of at most `chunk_tokens` word pieces of the embedding model's own
+    tokenizer, neighbours sharing about `overlap_tokens` (between half and all of it).
+
+    Hand-written packing on top of the library's splitter, because RecursiveCharacterTextSplitter
+    overlaps only when it merges splits smaller than the overlap: two paragraphs that each fill most
+    of a chunk share nothing. Here the library first cuts the text at paragraph, line and word
+    boundaries into pieces of at most half the overlap, so every chunk boundary can carry the
+    overlap; chunks are then cut from the original text, so its line breaks survive."""
+
+    def __init__(self, tokenizer: "PreTrainedTokenizerBase", chunk_tokens: int, overlap_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.chunk_tokens = chunk_tokens
+        self.overlap_tokens = overlap_tokens
+        # The library measures every word of a long paragraph on its own; words repeat, so a cache
+        # makes splitting several times faster (as `from_huggingface_tokenizer` does, but cached).
+        self._count = lru_cache(maxsize=1 << 16)(lambda piece: len(tokenizer.tokenize(piece)))
+        self._pieces = RecursiveCharacterTextSplitter(
+            chunk_size=max(1, overlap_tokens // 2) if overlap_tokens else chunk_tokens,
+            chunk_overlap=0,
+            length_function=self._count,
+            add_start_index=True,
+        )
+
+    def split_text(self, text: str) -> list[str]:
+        """The chunks of `text`, in order, each a slice of it; none for blank text."""
+        pieces = self._pieces.create_documents([text])
+        starts = [piece.metadata["start_index"] for piece in pieces]
+        ends = [start + len(piece.page_content) for start, piece in zip(starts, pieces, strict=True)]
+        sizes = [self._count(piece.page_content) for piece in pieces]
+        chunks = []
+        first = 0  # the first piece of the chunk being made
+        while first < len(pieces):
+            end, total = first + 1, sizes[first]
+            while end < len(pieces) and total + sizes[end] <= self.chunk_tokens:
+                total += sizes[end]
+                end += 1
+            chunks.append(text[starts[first] : ends[end - 1]])
+            if end == len(pieces):
+                break
+            following, shared = end, 0  # the next chunk repeats the last pieces that fit in the overlap
+            while following - 1 > first and shared + sizes[following - 1] <= self.overlap_tokens:
+                following -= 1
+                shared += sizes[following]
+            first = following
+        return chunks
 
 
-def split_pages(pages: list[Page], splitter: RecursiveCharacterTextSplitter) -> list[tuple[str, Page, str]]:
+def make_splitter(embedder: Embedder, chunk_tokens: int, overlap_tokens: int) -> TokenSplitter:
+    """A splitter whose chunks the embedder reads whole: `chunk_tokens` word pieces of its tokenizer
+    at most, plus the model's special tokens, within its `max_seq_length`. Raises ConfigError when
+    they do not fit or the overlap is not smaller than the chunk."""
+    if overlap_tokens >= chunk_tokens:
+        raise ConfigError(
+            f"PLUMB_CHUNK_OVERLAP_TOKENS ({overlap_tokens}) must be smaller than PLUMB_CHUNK_TOKENS ({chunk_tokens})."
+        )
+    room = embedder.max_tokens - embedder.tokenizer.num_special_tokens_to_add()
+    if chunk_tokens > room:
+        raise ConfigError(
+            f"PLUMB_CHUNK_TOKENS ({chunk_tokens}) is more than the embedding model reads: at most {room} word pieces."
+        )
+    return TokenSplitter(embedder.tokenizer, chunk_tokens, overlap_tokens)
+
+
+def split_pages(pages: list[Page], splitter: TokenSplitter) -> list[tuple[str, Page, str]]:
     """(chunk id, page, text) for every chunk; chunks never cross a page, so each cites one page."""
     pieces = []
     occurrences: Counter[str] = Counter()  # chunks of this source seen so far, by text
@@ -88,7 +152,7 @@ def ingest_files(
     files: list[Path],
     index: ChunkIndex,
     embedder: Embedder,
-    splitter: RecursiveCharacterTextSplitter,
+    splitter: TokenSplitter,
     progress: Callable[[IngestProgress], None] = lambda state: None,
     ocr: bool = False,
 ) -> IngestSummary:
@@ -152,6 +216,7 @@ def _index_group(
         summary.files += 1
         summary.pages += len(parsed.pages)
         summary.chunks += len(chunks)
+        summary.cut += embedder.count_cut([chunk.text for chunk in chunks])
     return state
 
 

@@ -23,8 +23,13 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "", description="Path or name of a sentence-transformers model; empty means the packaged all-MiniLM-L6-v2."
     )
-    chunk_size: int = Field(1000, gt=50, description="Characters per chunk.")
-    chunk_overlap: int = Field(150, ge=0, description="Characters shared by neighbouring chunks.")
+    chunk_tokens: int = Field(
+        200,
+        gt=0,
+        description="Word pieces of the embedding model per chunk, at most what it reads less its special tokens "
+        "(254 for all-MiniLM-L6-v2).",
+    )
+    chunk_overlap_tokens: int = Field(40, ge=0, description="Word pieces shared by neighbouring chunks.")
     index_backend: Literal["embedded", "opensearch"] = Field("embedded", description="Vector index implementation.")
     top_k: int = Field(5, gt=0, le=50, description="Passages given to the model per question.")
     min_relevance: float = Field(

@@ -81,7 +81,7 @@ def app_url(tmp_path_factory, dynamo_local, shared_models_dir, embedder: Embedde
     (home / "data" / "models").symlink_to(shared_models_dir, target_is_directory=True)
     os.chdir(home)
     index = EmbeddedIndex(home / "data" / "index", embedder.dimension)
-    ingest_files(write_samples(home / "samples"), index, embedder, make_splitter(1000, 150))
+    ingest_files(write_samples(home / "samples"), index, embedder, make_splitter(embedder, 200, 40))
     index.close()
     port = free_port()
     process = subprocess.Popen(

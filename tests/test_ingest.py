@@ -5,42 +5,49 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.ingest import IngestProgress, ingest_files, make_splitter
+from pipeline.errors import ConfigError
+from pipeline.ingest import IngestProgress, TokenSplitter, ingest_files, make_splitter
 from tests.documents_factory import write_encrypted_pdf, write_pdf, write_scanned_pdf
 
-SPLITTER = make_splitter(400, 50)
+
+
+@pytest.fixture
+def splitter(embedder):
+    """Chunks of up to 80 word pieces that do not overlap, so each short paragraph is a chunk of its own."""
+    return make_splitter(embedder, 80, 0)
 
 
 def _hits(index, embedder, text, mode="keyword", k=5):
     return index.search(text, embedder.encode_one(text), k, mode=mode)
 
 
-def test_pages_survive_into_the_index(tmp_path: Path, index, embedder):
+def test_pages_survive_into_the_index(tmp_path: Path, index, embedder, splitter):
     pdf = write_pdf(tmp_path / "criteria.pdf", ["Scope.", "The basic wind speed is 120 mph.", "Frost depth is 42 inches."])
-    summary = ingest_files([pdf], index, embedder, SPLITTER)
+    summary = ingest_files([pdf], index, embedder, splitter)
     assert (summary.files, summary.pages, summary.chunks, summary.skipped) == (1, 3, 3, [])
     hit = _hits(index, embedder, "frost depth")[0]
     assert (hit.source, hit.page) == ("criteria.pdf", 3)
 
 
-def test_reingest_replaces_instead_of_duplicating(tmp_path: Path, index, embedder):
+def test_reingest_replaces_instead_of_duplicating(tmp_path: Path, index, embedder, splitter):
     doc = tmp_path / "spec.md"
     doc.write_text("Cure concrete for 7 days.\n\n" + "Filler sentence about formwork. " * 40)
-    ingest_files([doc], index, embedder, SPLITTER)
+    ingest_files([doc], index, embedder, splitter)
     first = index.sources()["spec.md"]
-    ingest_files([doc], index, embedder, SPLITTER)
+    ingest_files([doc], index, embedder, splitter)
     assert index.sources()["spec.md"] == first
     doc.write_text("Cure concrete for 14 days.")
-    ingest_files([doc], index, embedder, SPLITTER)
+    ingest_files([doc], index, embedder, splitter)
     assert index.sources()["spec.md"] == 1
     assert "14 days" in _hits(index, embedder, "cure concrete")[0].text
 
 
 def _paragraph(topic: str) -> str:
-    """About 300 characters: with SPLITTER (400, overlap 50) every paragraph is a chunk of its own."""
+    """About 300 characters, 50 to 60 word pieces: with `splitter` every paragraph is a chunk of its own."""
     return f"{topic}. " + " ".join(f"Requirement {n} of {topic.lower()} applies." for n in range(1, 9))
 
 
@@ -50,18 +57,18 @@ def _chunks_of(index, embedder, source: str) -> dict[str, str]:
     return {hit.chunk_id: hit.text for hit in hits}
 
 
-def test_an_old_chunk_id_finds_its_own_text_or_nothing_after_an_edit(tmp_path: Path, index, embedder):
+def test_an_old_chunk_id_finds_its_own_text_or_nothing_after_an_edit(tmp_path: Path, index, embedder, splitter):
     topics = ["Formwork", "Curing", "Note", "Reinforcement", "Note", "Inspection"]
     doc = tmp_path / "spec.md"
     doc.write_text("\n\n".join(_paragraph(topic) for topic in topics))
-    ingest_files([doc], index, embedder, SPLITTER)
+    ingest_files([doc], index, embedder, splitter)
     before = _chunks_of(index, embedder, "spec.md")
     assert len(before) == 6, "the two identical notes are two chunks with ids of their own"
 
     edited = ["Scope", *topics]
     edited[4] = "Rebar"
     doc.write_text("\n\n".join(_paragraph(topic) for topic in edited))
-    ingest_files([doc], index, embedder, SPLITTER)
+    ingest_files([doc], index, embedder, splitter)
     after = _chunks_of(index, embedder, "spec.md")
 
     for chunk_id, text in before.items():
@@ -71,17 +78,65 @@ def test_an_old_chunk_id_finds_its_own_text_or_nothing_after_an_edit(tmp_path: P
     assert len(after) == 7
 
 
-def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index, embedder):
+def _beam_schedule() -> str:
+    """About 950 characters, 490 word pieces: a table whose last line answers 'How thick are the end plates?'."""
+    rows = [
+        f"B{n:02d} | 356x171x{45 + n} UB | {4.2 + 0.3 * n:.1f} m | M{16 + 2 * (n % 3)} x{4 + n % 2} | {60 + 5 * n} kN"
+        for n in range(1, 20)
+    ]
+    header, note = "Mark | Section | Span | Bolts | Reaction", "Note: all end plates are 15 mm thick, S275."
+    return "\n".join([header, *rows, note])
+
+
+def _tokens(embedder, text: str) -> int:
+    return len(embedder.tokenizer.tokenize(text))
+
+
+def test_a_dense_schedule_is_split_so_the_model_reads_every_chunk_whole(tmp_path: Path, index, embedder):
+    schedule = _beam_schedule()
+    assert embedder.count_cut([schedule]) == 1, "whole, the schedule is longer than the model reads"
+    doc = tmp_path / "beams.md"
+    doc.write_text(schedule)
+    summary = ingest_files([doc], index, embedder, make_splitter(embedder, 200, 40))
+    assert summary.chunks == 3 and summary.cut == 0
+    question = "How thick are the end plates?"
+    hits = index.search(question, embedder.encode_one(question), 5, mode="dense")
+    assert all(_tokens(embedder, hit.text) <= 200 for hit in hits)
+    assert "15 mm thick" in hits[0].text and hits[0].similarity > 0.45
+
+
+def test_neighbouring_chunks_share_the_configured_overlap(embedder):
+    paragraphs = [
+        " ".join(f"Pour {n} shall be cured for {n + 6} days under wet burlap." for n in range(1, 12)),
+        " ".join(f"Formwork of bay {n} comes off at {n * 5} MPa." for n in range(1, 16)),
+    ]
+    chunks = make_splitter(embedder, 200, 40).split_text("\n\n".join(paragraphs))
+    assert len(chunks) >= 2 and all(_tokens(embedder, chunk) <= 200 for chunk in chunks)
+    for first, second in zip(chunks, chunks[1:]):
+        shared = max(n for n in range(len(second) + 1) if first.endswith(second[:n]))
+        assert 20 <= _tokens(embedder, second[:shared]) <= 40
+
+
+def test_chunks_longer_than_the_model_reads_are_refused_or_counted(tmp_path: Path, index, embedder):
+    with pytest.raises(ConfigError, match="at most 254 word pieces"):
+        make_splitter(embedder, 300, 40)
+    doc = tmp_path / "beams.md"
+    doc.write_text(_beam_schedule())
+    summary = ingest_files([doc], index, embedder, TokenSplitter(embedder.tokenizer, 600, 0))
+    assert (summary.chunks, summary.cut) == (1, 1)
+
+
+def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index, embedder, splitter):
     good = write_pdf(tmp_path / "good.pdf", ["Anchor rods are ASTM F1554 Grade 36."])
     locked = write_encrypted_pdf(tmp_path / "locked.pdf", good)
     (tmp_path / "empty.md").write_text("")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
-    summary = ingest_files([locked, tmp_path / "empty.md", tmp_path / "broken.pdf", good], index, embedder, SPLITTER)
+    summary = ingest_files([locked, tmp_path / "empty.md", tmp_path / "broken.pdf", good], index, embedder, splitter)
     assert summary.files == 1 and list(index.sources()) == ["good.pdf"]
     assert [reason.split(":")[0] for reason in summary.skipped] == ["locked.pdf", "empty.md", "broken.pdf"]
 
 
-def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, embedder, monkeypatch):
+def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, embedder, monkeypatch, splitter):
     """Several files share one encode call (and, with a small group, several groups run): every
     chunk must still carry its own vector, and progress must count every file and chunk."""
     monkeypatch.setattr("pipeline.ingest.ENCODE_GROUP_CHUNKS", 3)
@@ -97,7 +152,7 @@ def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, em
         files.append(tmp_path / name)
     (tmp_path / "empty.md").write_text("")
     seen: list[IngestProgress] = []
-    summary = ingest_files([files[0], tmp_path / "empty.md", *files[1:]], index, embedder, SPLITTER, seen.append)
+    summary = ingest_files([files[0], tmp_path / "empty.md", *files[1:]], index, embedder, splitter, seen.append)
     assert (summary.files, summary.chunks, len(summary.skipped)) == (4, 4, 1)
     assert seen[-1] == IngestProgress(files=5, files_read=5, chunks=4, chunks_encoded=4)
     for name, text in topics.items():
@@ -112,7 +167,7 @@ def test_progress_counts_chunks_batch_by_batch(tmp_path: Path, index, embedder, 
     clauses = [f"Clause {n}: the anchor bolt spacing is {n * 25} mm{'.' * (n % 5)}" for n in range(1, 19)]
     (tmp_path / "bolts.md").write_text("\n\n".join(clauses))
     seen: list[IngestProgress] = []
-    summary = ingest_files([tmp_path / "bolts.md"], index, embedder, make_splitter(60, 0), seen.append)
+    summary = ingest_files([tmp_path / "bolts.md"], index, embedder, make_splitter(embedder, 20, 0), seen.append)
     assert summary.chunks == 18
     assert seen[0] == IngestProgress(files=1, files_read=1, chunks=18, chunks_encoded=0)
     assert [state.chunks_encoded for state in seen[1:]] == [4, 8, 12, 16, 18]
@@ -131,6 +186,7 @@ def test_cli_ingest_summary_and_delete(tmp_path: Path):
     result = runner.invoke(app, ["ingest", "docs"])
     assert result.exit_code == 0, result.output
     assert "Ingested 2 files, 3 pages, 3 chunks" in result.output
+    assert "0 chunks too long for the embedding model (cut)" in result.output
     assert "Skipped docs/empty.txt: holds no text" in result.output
     result = runner.invoke(app, ["ingest", "--delete", "docs/a.pdf"])
     assert result.exit_code == 0 and "Removed docs/a.pdf (2 chunks)" in result.output
@@ -181,12 +237,12 @@ def test_cli_ingest_ocr_without_tesseract_says_what_to_install(tmp_path: Path, m
     assert "OCR needs Tesseract: install Debian's tesseract-ocr" in result.output
 
 
-def test_listing_and_deleting_documents_load_no_embedding_model(tmp_path: Path, index, embedder):
+def test_listing_and_deleting_documents_load_no_embedding_model(tmp_path: Path, index, embedder, splitter):
     """`plumb index sources`, `plumb ingest --delete` and `plumb index init` in a fresh process
     never import sentence-transformers: the index knows its own dimension."""
     (tmp_path / "a.md").write_text("Frost depth is 42 inches.")
     (tmp_path / "b.md").write_text("The basic wind speed is 120 mph.")
-    ingest_files([tmp_path / "a.md", tmp_path / "b.md"], index, embedder, SPLITTER)
+    ingest_files([tmp_path / "a.md", tmp_path / "b.md"], index, embedder, splitter)
     index.close()
     code = (
         "import sys\nfrom pipeline.cli import app\n"
