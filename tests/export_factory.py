@@ -97,6 +97,19 @@ def store_seeds(store: DynamoFeedbackStore, seeds: list[Seed] = SEEDS) -> list[t
     return pairs
 
 
+# Words of a specification, so passages tokenize as real text does (one long run of one letter is a
+# single 600-character word, which a byte-level BPE tokenizer merges in quadratic time).
+FILLER = (
+    "Anchor bolts shall be cast into the footing at the centres shown on the drawings, with an embedment of "
+    "not less than twelve bolt diameters, and grouted with non-shrink grout after the column is plumbed. "
+)
+
+
+def filler(chars: int) -> str:
+    """`chars` characters of specification text."""
+    return (FILLER * (chars // len(FILLER) + 1))[:chars]
+
+
 def bulk_pairs(count: int, questions: int = 500, passages: int = 5, passage_chars: int = 600):
     """`count` distinct answered and rated turns over `questions` questions, made one at a time."""
     for n in range(count):
@@ -105,7 +118,7 @@ def bulk_pairs(count: int, questions: int = 500, passages: int = 5, passage_char
             Citation(
                 source=f"spec-{page}.pdf",
                 page=page,
-                passage=f"Clause {n % questions}: " + "x" * passage_chars,
+                passage=f"Clause {n % questions}: " + filler(passage_chars),
                 score=0.8,
             )
             for page in range(1, passages + 1)

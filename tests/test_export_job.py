@@ -78,7 +78,7 @@ def test_each_file_holds_the_expected_rows(dynamo_settings, seeded, tmp_path):
     prompt = rows(export, "sft")[0]["prompt"]
     assert [m["role"] for m in prompt] == ["user"] and "– page" in prompt[0]["content"]
     assert manifest["counts"]["sft"] == {"train": 4, "validation": 0}
-    assert manifest["items"] == 6 and manifest["duplicates_dropped"] == 0
+    assert manifest["items"] == 6
     assert manifest["excluded"] == {} and manifest["supersedes"] == []
     on_disk = json.loads((export / "manifest.json").read_text())
     assert on_disk == manifest and on_disk["source"]["table"] == dynamo_settings.table_prefix + "feedback"

@@ -1,11 +1,13 @@
 """Turns a stream of rated turns into dataset files, one per format and split.
 
-Three things need more than the current item: dropping exact duplicates, pairing answers to the
-same prompt by rating, and the split, which is decided per group of near-identical questions once
-every question is known (see holdout.py). Duplicates and pairs go through a scratch SQLite file on
-disk rather than Python sets and dicts; rows wait in a scratch file per dataset, tagged with their
-question, until `finish` routes them to train or validation. So memory stays flat however many items
-stream through.
+Two things need more than the current item: pairing answers to the same prompt by rating, and the
+split, which is decided per group of near-identical questions once every question is known (see
+holdout.py). Answers to pair wait in a scratch SQLite file on disk rather than in Python dicts; rows
+wait in a scratch file per dataset, tagged with their question, until `finish` routes them to train
+or validation. So memory stays flat however many items stream through.
+
+No two rows are equal, so none is dropped as a duplicate: the source yields each (turn, user) verdict
+once, and every row carries its verdict's provenance columns.
 """
 
 import hashlib
@@ -61,7 +63,6 @@ class BuildSummary:
     row lengths in tokens and what fitting them to max_tokens cost."""
 
     items: int = 0
-    duplicates_dropped: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     supersedes: list[dict] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -108,12 +109,14 @@ class DatasetBuilder:
             for split in SPLITS
         }
         self._db = scratch_db(scratch_file)
-        self._db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY) WITHOUT ROWID")
+        # Answers to one prompt (by its digest as served), each with the digest of its prompt as fitted
+        # to max_tokens; prompts are stored once each, since many answers share one.
         self._db.execute(
-            "CREATE TABLE answers (digest BLOB, question INTEGER, prompt TEXT, kept INTEGER, "
+            "CREATE TABLE answers (digest BLOB, question INTEGER, fitted BLOB, kept INTEGER, "
             "turn_id TEXT, user TEXT, feedback_version INTEGER, model_id TEXT, prompt_version TEXT, "
             "answer TEXT, rating INTEGER)"
         )
+        self._db.execute("CREATE TABLE prompts (digest BLOB PRIMARY KEY, prompt BLOB) WITHOUT ROWID")
 
     def add(self, rated: Rated) -> None:
         """Stage the rows of one rated turn, or count why it has none."""
@@ -127,7 +130,8 @@ class DatasetBuilder:
                 {"turn_id": turn.turn_id, "user": feedback.user, "feedback_version": feedback.version}
             )
         question = self._groups.add(question_text(turn))
-        digest = _digest(rated.prompt)  # of the prompt as served: answers to it are paired
+        served = orjson.dumps(rated.prompt)
+        digest = _digest(served)  # of the prompt as served: answers to it are paired
         fit = fitted(rated, self._counter, self.options.max_tokens) if self.options.max_tokens else (rated, 0)
         rated, dropped = fit or (rated, None)
         if dropped:
@@ -143,15 +147,12 @@ class DatasetBuilder:
         self._emit("ratings", question, [ratings_row(rated)], meta, dropped)
         if dropped is None:
             return
+        encoded = orjson.dumps(rated.prompt) if dropped else served
+        fitted_digest = _digest(encoded) if dropped else digest
+        self._db.execute("INSERT OR IGNORE INTO prompts VALUES (?, ?)", (fitted_digest, encoded))
         self._db.execute(
             "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                digest,
-                question,
-                orjson.dumps(rated.prompt),
-                len(rated.turn.citations),
-                *(getattr(answer, name) for name in ANSWER_COLUMNS),
-            ),
+            (digest, question, fitted_digest, len(rated.turn.citations), *(getattr(answer, name) for name in ANSWER_COLUMNS)),
         )
 
     def finish(self) -> BuildSummary:
@@ -188,19 +189,13 @@ class DatasetBuilder:
     def _emit(self, name: str, question: int, rows: list[Row], meta: Row, dropped: int | None) -> None:
         """Stage `rows` with the provenance columns `meta`, tagged with the id of their question
         (QuestionGroups) and saying how many passages their prompt lost; with `dropped` None (too
-        long to fit max_tokens) they are only counted. A row equal to one already staged (provenance
-        included, so only ever from the same verdict) is dropped."""
+        long to fit max_tokens) they are only counted."""
         for content in rows:
             if dropped is None:
                 self.summary.rows_too_long[name] = self.summary.rows_too_long.get(name, 0) + 1
                 continue
             row = content | meta | {"passages_dropped": dropped}
-            # Rows are built with their keys always in the same order, so equal rows encode equally.
             line = orjson.dumps(row)
-            digest = hashlib.blake2b(line, digest_size=16, person=name.encode()).digest()
-            if self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (digest,)).rowcount == 0:
-                self.summary.duplicates_dropped += 1
-                continue
             if dropped:
                 self.summary.rows_trimmed[name] = self.summary.rows_trimmed.get(name, 0) + 1
             self._lengths.add(name, row)
@@ -227,10 +222,11 @@ class DatasetBuilder:
         prompts whose answers got different ratings can make a pair."""
         columns = ", ".join(ANSWER_COLUMNS)
         cursor = self._db.execute(
-            f"SELECT digest, question, kept, prompt, {columns}, "
-            "rating = MAX(rating) OVER (PARTITION BY digest) AS best FROM answers WHERE digest IN "
+            f"SELECT a.digest, question, kept, prompt, {columns}, "
+            "rating = MAX(rating) OVER (PARTITION BY a.digest) AS best "
+            "FROM answers a JOIN prompts p ON p.digest = a.fitted WHERE a.digest IN "
             "(SELECT digest FROM answers GROUP BY digest HAVING COUNT(DISTINCT rating) > 1) "
-            "ORDER BY digest, best DESC, rating, answer, turn_id, user"
+            "ORDER BY a.digest, best DESC, rating, answer, turn_id, user"
         )
         for _, rows in groupby(cursor, key=lambda row: row[0]):
             first = next(rows)
@@ -263,8 +259,8 @@ class Answered:
 ANSWER_COLUMNS = tuple(f.name for f in fields(RatedAnswer))
 
 
-def _digest(prompt: list[dict]) -> bytes:
-    return hashlib.blake2b(orjson.dumps(prompt), digest_size=16).digest()
+def _digest(encoded_prompt: bytes) -> bytes:
+    return hashlib.blake2b(encoded_prompt, digest_size=16).digest()
 
 
 def scratch_db(path: Path) -> sqlite3.Connection:

@@ -33,7 +33,6 @@ def manifest(summary: BuildSummary, export_id: str, details: dict) -> dict:
         "export_id": export_id,
         **details,
         "items": summary.items,
-        "duplicates_dropped": summary.duplicates_dropped,
         "excluded": summary.excluded,
         "supersedes": summary.supersedes,
         "counts": summary.counts,

@@ -53,7 +53,7 @@ class RowsWriter:
         self._batch: list[Row] = []
 
     def write(self, row: Row, line: bytes) -> None:
-        """Append `row`; `line` is its JSON encoding in UTF-8, already made to spot duplicates."""
+        """Append `row`; `line` is its JSON encoding in UTF-8, already encoded for the staging file."""
         self.rows += 1
         if self.file_format == "jsonl":
             if self._text is None:
