@@ -32,7 +32,7 @@ from pipeline.llm.local_model import GGUF_FILE, LOCAL_MODEL_FOLDER, packaged_ggu
 _CITATION = re.compile(r"\[(\d+)\]")
 _SLOT = re.compile("\ue000(\\d+)\ue001")  # private-use marks where a message's content goes
 _LINE_CACHE = 1 << 16  # counts of distinct lines kept: passages, questions, answers
-_TEXT_CACHE = 64
+_TEXT_CACHE = 4096  # whole message texts: answer prompts of recent questions come back (up to tens of MB)
 
 
 def load_tokenizer(name: str, models_dir: Path):
