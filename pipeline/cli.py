@@ -162,16 +162,24 @@ def evaluate(
     run(_evaluate_retrieval if retrieval_only else _evaluate, file, out)
 
 
-def _evaluate(file: Path, out: Path) -> None:
-    from pipeline.evaluate import load_cases, run_eval, write_report
-    from pipeline.wiring import make_embedder, make_rag_chain, open_index
+def _open_eval(file: Path):
+    """The evaluation cases of `file`, the settings, the embedder and the index they run against."""
+    from pipeline.evaluate import load_cases
+    from pipeline.wiring import make_embedder, open_index
 
     if not file.exists():
         fail(f"{file} does not exist.")
     cases = load_cases(file)
     settings = get_settings()
     embedder = make_embedder(settings)
-    index = open_index(settings, embedder)
+    return cases, settings, embedder, open_index(settings, embedder)
+
+
+def _evaluate(file: Path, out: Path) -> None:
+    from pipeline.evaluate import run_eval, write_report
+    from pipeline.wiring import make_rag_chain
+
+    cases, settings, embedder, index = _open_eval(file)
     report = run_eval(cases, make_rag_chain(settings, index, embedder), embedder)
     write_report(report, out)
     table = Table(title=f"{report.cases} questions · {report.model_id}")
@@ -193,16 +201,10 @@ def _evaluate(file: Path, out: Path) -> None:
 def _evaluate_retrieval(file: Path, out: Path) -> None:
     from dataclasses import asdict
 
-    from pipeline.evaluate import load_cases, write_report
+    from pipeline.evaluate import write_report
     from pipeline.retrieval_eval import run_retrieval_eval
-    from pipeline.wiring import make_embedder, open_index
 
-    if not file.exists():
-        fail(f"{file} does not exist.")
-    cases = load_cases(file)
-    settings = get_settings()
-    embedder = make_embedder(settings)
-    index = open_index(settings, embedder)
+    cases, _, embedder, index = _open_eval(file)
     try:
         if not index.sources():
             fail("The index is empty: ingest the documents the questions are about first (`plumb ingest`).")
