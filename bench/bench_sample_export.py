@@ -80,7 +80,7 @@ def feedback_for(turn: Turn, reference: str, embedder: Embedder) -> Feedback:
     )
 
 
-def run(max_new_tokens: int, max_tokens: int | None) -> dict:
+def run(max_new_tokens: int, max_tokens: int) -> dict:
     with tempfile.TemporaryDirectory() as scratch, LocalDynamo() as local:
         folder = Path(scratch)
         started = time.perf_counter()
@@ -115,7 +115,7 @@ def report(result: dict) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--max-tokens", type=int, default=None)
+    parser.add_argument("--max-tokens", type=int, default=0, help="Fit rows to this many tokens; 0: no limit.")
     args = parser.parse_args()
     outcome = run(args.max_new_tokens, args.max_tokens)
     report(outcome)
