@@ -94,23 +94,23 @@ def test_an_admin_exports_with_the_chosen_filters_and_gets_a_zip(seeded_app):
 
 
 def test_an_admin_sees_dead_letters_and_retries_or_discards_them(seeded_app):
-    """Two feedback records refused for good because their tables were missing; once they exist,
-    a retry stores one, and the other is discarded."""
-    refused = [Feedback(session_id="s", turn_id=f"t{i}", user="erin", rating=2) for i in range(2)]
+    """Two feedback records DynamoDB refuses for good (a key longer than it holds): the admin sees
+    both with the reason; a retry queues one again (refused again, it is listed again, last), and a
+    discard removes the other."""
+    user = "e" * 3000  # DynamoDB keys hold at most 2,048 bytes
+    refused = [Feedback(session_id="s", turn_id=f"t{i}", user=user, rating=2) for i in range(2)]
     outbox = Outbox(outbox_path(seeded_app))
     for feedback in refused:
         outbox.put(feedback)
-    missing = seeded_app.model_copy(update={"table_prefix": "never-made-"})
-    ResilientStore(DynamoFeedbackStore(missing), outbox, retry_seconds=60).close()  # replays at once, then stops
+    ResilientStore(DynamoFeedbackStore(seeded_app), outbox, retry_seconds=60).close()  # replays at once, then stops
     at = open_page("alice")
     assert at.subheader[0].value == "Refused by the feedback store"
-    assert "run `plumb db init`" in at.text[0].value and "run `plumb db init`" in at.text[1].value
-    assert "**feedback** of erin · session `s` · turn `t0`" in at.markdown[0].value
+    assert "2048 bytes" in at.text[0].value and "2048 bytes" in at.text[1].value
+    assert at.markdown[0].value.startswith("**feedback** of eee")
     at.button(key="retry-1").click().run()
     assert not at.exception, at.exception
-    store = DynamoFeedbackStore(seeded_app)
-    wait_for(lambda: store.latest_feedback("t0", "erin") is not None)
+    letters = Outbox(outbox_path(seeded_app))
+    wait_for(lambda: letters.pending() == 0 and [d.turn_id for d in letters.dead_letters()] == ["t1", "t0"])
     at.button(key="discard-2").click().run()
     assert not at.exception, at.exception
-    assert not [button for button in at.button if button.key and button.key.startswith(("retry-", "discard-"))]
-    assert store.latest_feedback("t1", "erin") is None
+    assert [d.turn_id for d in letters.dead_letters()] == ["t0"]

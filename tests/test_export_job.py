@@ -466,3 +466,21 @@ def test_overlapping_exports_give_the_collector_its_threshold_back():
     assert gc.get_threshold() != before
     second.__exit__(None, None, None)
     assert gc.get_threshold() == before
+
+
+def test_a_length_limit_names_its_own_stream(dynamo_settings, seeded, tmp_path):
+    """Rows a --max-tokens run leaves out are still new to a run without the limit to the same --out."""
+    out = tmp_path / "out"
+    _, limited = run(dynamo_settings, out, max_tokens=5)
+    assert sum(limited["tokens"]["rows_too_long"].values()) > 0
+    export, unlimited = run(dynamo_settings, out)
+    assert len(rows(export, "ratings")) == len(SEEDS)
+    assert limited["watermark"]["key"] != unlimited["watermark"]["key"]
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything_is_read(tmp_path):
+    from pipeline.export.errors import ExportFailed
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ExportFailed, match="is a file"):
+        main(ExportConfig(out=str(tmp_path / "afile"), mode="all"))

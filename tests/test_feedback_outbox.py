@@ -290,3 +290,18 @@ def test_a_backlog_is_replayed_in_the_background_and_new_writes_queue_behind_it(
     assert [(f.version, f.rating) for f in store.feedback_history(turn.turn_id, turn.user)] == [(1, 5), (2, 1)]
     assert not store.save_feedback(make_feedback(turn, rating=3)).queued
     store.close()
+
+
+def test_missing_tables_keep_the_backlog_queued_until_they_exist(dynamo_settings, tmp_path):
+    """A setup fault (no tables yet) is not a refusal of the records: they wait, and sync once it is fixed."""
+    path = tmp_path / "outbox.sqlite3"
+    missing = Settings(dynamodb_endpoint=dynamo_settings.dynamodb_endpoint, table_prefix="x" + dynamo_settings.table_prefix)
+    turn = make_turn(1)
+    queue_while_down(path, missing.table_prefix, [turn, make_feedback(turn)])
+    store = ResilientStore(DynamoFeedbackStore(missing), Outbox(path), retry_seconds=0.2)
+    time.sleep(1.5)
+    assert store.pending() == 2 and store.dead_letters() == []
+    create_tables(missing)
+    wait_for(lambda: store.pending() == 0)
+    assert store.dead_letters() == [] and store.get_turn(turn.session_id, turn.turn_id) == turn
+    store.close()

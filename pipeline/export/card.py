@@ -156,8 +156,9 @@ def _tokens_text(tokens: dict) -> list[str]:
     limit = tokens["max_tokens"]
     trimmed = sum(tokens["rows_trimmed"].values())
     fit = (
-        f"Prompts were fitted to {limit} tokens with the completion: {trimmed} rows lost "
-        f"{tokens['passages_dropped']} passages in all (their last, uncited ones; column `passages_dropped`), "
+        f"Prompts were fitted to {limit} tokens with the completion: {trimmed} rows have a trimmed prompt, "
+        f"the trimmed prompts lost {tokens['passages_dropped']} passages in all (their last, uncited ones; each "
+        "row's `passages_dropped` says how many its prompt lost), "
         f"and {sum(tokens['rows_too_long'].values())} rows did not fit even so and were left out "
         f"({json.dumps(tokens['rows_too_long'])})."
         if limit

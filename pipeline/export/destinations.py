@@ -97,6 +97,8 @@ def destination_for(out: str) -> Destination:
         return S3Destination(parsed.netloc, parsed.path.strip("/"))
     if parsed.scheme and len(parsed.scheme) > 1:
         raise ExportFailed(f"The output {out!r} is neither a directory nor s3://bucket/prefix.")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ExportFailed(f"The output {out!r} is a file: give a directory (created if missing) or s3://bucket/prefix.")
     return LocalDestination(Path(out))
 
 

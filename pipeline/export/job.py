@@ -136,7 +136,9 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     settings = settings or get_settings()
     destination = destination_for(cfg.out)
     filters = Filters(frozenset(cfg.ratings), frozenset(cfg.model_ids), frozenset(cfg.users))
-    key = watermark_key(destination.name, filters.describe())
+    # A length limit leaves rows out as a filter does, so it names its own stream too.
+    stream = filters.describe() | ({"max_tokens": [cfg.max_tokens]} if cfg.max_tokens else {})
+    key = watermark_key(destination.name, stream)
     source = S3ExportSource(cfg.feedback_export, cfg.turns_export) if cfg.feedback_export else DynamoSource(settings)
     watermarks = Watermarks(settings) if cfg.mode == "incremental" else None
     previous = None
@@ -166,7 +168,7 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
         counter = TokenCounter(load_tokenizer(cfg.tokenizer, settings.models_dir))
         result = _build_and_publish(cfg, filters, source, window, destination, export_id, details, embedder, counter)
     if watermarks and (previous is None or window.end > previous):
-        watermarks.advance(key, filters.describe(), previous, window.end, export_id)
+        watermarks.advance(key, stream, previous, window.end, export_id)
     return result
 
 

@@ -49,11 +49,12 @@ def _load(name: str):
     from transformers import PreTrainedTokenizerFast
 
     try:
-        return PreTrainedTokenizerFast.from_pretrained(name)
+        # Only what is on disk: a folder, or a model id already in the Hugging Face cache (no hub lookups).
+        return PreTrainedTokenizerFast.from_pretrained(name, local_files_only=True)
     except (OSError, ValueError) as error:
         raise ConfigError(
-            f"Export not started: the tokenizer {name!r} cannot be loaded ({error}). Give --tokenizer a folder "
-            "holding the model's tokenizer.json and chat template, or a model id the Hugging Face cache or hub has."
+            f"Export not started: the tokenizer {name!r} cannot be loaded: give --tokenizer a folder holding the "
+            "model's tokenizer.json and chat template, or a model id already in the Hugging Face cache."
         ) from error
 
 

@@ -5,7 +5,8 @@ writes queue behind it (the store assigns feedback versions, so the order of wri
 only a background thread replays them, oldest first, at once and then every `retry_seconds` while
 DynamoDB cannot be reached. After an outage, writes go straight to the outbox for `retry_seconds`
 instead of each making the user wait for a connection timeout. A queued record DynamoDB refuses for
-good (anything but StoreUnavailable) becomes a dead letter, with the reason, and the records behind it
+good (anything but an outage, StoreUnavailable, or a setup fault such as missing tables or refused
+credentials, ConfigError, while which every record waits) becomes a dead letter, with the reason, and the records behind it
 go on; an admin retries or discards it. Replaying is safe to repeat (the Dynamo store's writes are
 idempotent), so a record replayed twice, by two threads or two processes sharing the outbox, is still
 stored once.
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from pipeline.errors import PlumbError, StoreUnavailable
+from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
 from pipeline.feedback.dynamo import DynamoFeedbackStore, checked_turn
 from pipeline.feedback.outbox import DeadLetter, Outbox, outbox_path
 from pipeline.feedback.store import R, Saved, SessionSummary, checked_feedback
@@ -60,8 +61,8 @@ class ResilientStore:
                         self._store.save_turn(record)
                     else:
                         self._store.save_feedback(record)
-                except StoreUnavailable:
-                    raise
+                except (StoreUnavailable, ConfigError):
+                    raise  # an outage or a setup fault (tables, credentials): every record waits, none is refused
                 except PlumbError as exc:
                     log.error("The feedback store refused a queued %s for good, kept as a dead letter: %s",
                               type(record).__name__, exc)
@@ -112,7 +113,7 @@ class ResilientStore:
                 self.drain()
                 self._down_until = 0.0
                 synced = True
-            except StoreUnavailable as exc:
+            except (StoreUnavailable, ConfigError) as exc:
                 log.warning("Queued feedback not synced yet: %s", exc)
                 synced = False
             except Exception:  # a bug must not end the thread and leave the backlog without a drainer
