@@ -67,9 +67,14 @@ def test_only_model_output_with_a_rebuildable_prompt_makes_rows(update, correcti
 
 def test_sft_takes_corrections_and_answers_rated_four_or_five():
     assert formats.sft_rows(ALICE) == [
-        {"prompt": formats.prompt(ALICE.turn), "completion": formats.completion(ALICE.turn.answer)}
+        {
+            "prompt": formats.prompt(ALICE.turn),
+            "completion": formats.completion(ALICE.turn.answer),
+            "completion_source": "model",
+        }
     ]
     assert formats.sft_rows(BOB)[0]["completion"] == [{"role": "assistant", "content": CORRECTION}]
+    assert formats.sft_rows(BOB)[0]["completion_source"] == "correction"
     assert formats.sft_rows(DAVE) == [] and formats.sft_rows(ERIN) == []
 
 
@@ -135,14 +140,17 @@ def test_reward_rows_fold_the_prompt_into_both_sides():
 )
 def test_kto_labels(neutral, labels):
     assert [r["label"] for r in formats.kto_rows(ALICE, neutral)] == [True]
-    assert [r["label"] for r in formats.kto_rows(BOB, neutral)] == [False, True]
+    assert [(r["label"], r["completion_source"]) for r in formats.kto_rows(BOB, neutral)] == [
+        (False, "model"),
+        (True, "correction"),
+    ]
     assert [r["label"] for r in formats.kto_rows(DAVE, neutral)] == labels
 
 
 def test_ratings_row_keeps_score_and_note():
     row = formats.ratings_row(DAVE)
     assert (row["score"], row["note"]) == (3, "partly right")
-    assert set(row) == {"prompt", "completion", "score", "note"}
+    assert set(row) == {"prompt", "completion", "score", "note", "completion_source"}
 
 
 # Contact details, in the national forms of several regions and in international form, go.

@@ -210,7 +210,7 @@ def test_mode_all_is_a_snapshot_of_the_latest_verdicts(dynamo_settings, store, s
     store.save_feedback(feedback.model_copy(update={"rating": 2, "note": "on second thought", "version": 2}))
     store.save_feedback(feedback.model_copy(update={"rating": 3, "note": "third thought", "version": 3}))
     incremental, manifest = run(dynamo_settings, out)
-    latest = {"turn_id": turn.turn_id, "user": "alice", "feedback_version": 3}
+    latest = {"turn_id": turn.turn_id, "user": "alice", "feedback_version": 3, "in_export": True}
     assert manifest["supersedes"] == [latest]
 
     snapshot, manifest = run(dynamo_settings, tmp_path / "all", mode="all")
@@ -262,6 +262,39 @@ def test_a_filtered_incremental_run_does_not_move_the_unfiltered_watermark(dynam
     assert sorted(stream["all"]) == sorted(every)
     assert sorted(stream["rating 1"]) == sorted(item for item in every if item[0] == 1)
     assert first["watermark"]["key"] != second["watermark"]["key"]
+
+
+def test_a_filtered_stream_learns_that_a_verdict_it_exported_changed(dynamo_settings, store, tmp_path, capsys):
+    """A `--rating 1` stream exported gina's 1; she changes it to 5, which the stream does not select.
+    Its next run lists the new version as superseding (not in the export), so assembling the stream's
+    exports as the card says leaves her old row out; and the command says feedback arrived."""
+    from pipeline.export.command import export_command
+
+    turn, feedback = make_pair(Seed("gina", "Where is the fire exit?", "Door 1 [1].", 1, SEEDS[0].citation))
+    store.save_turn(turn)
+    store.save_feedback(feedback)
+    out = tmp_path / "out"
+    first, _ = run(dynamo_settings, out, ratings=(1,))
+    assert [r["score"] for r in rows(first, "ratings")] == [1]
+    store.save_feedback(feedback.model_copy(update={"rating": 5, "version": 2}))
+    second, manifest = run(dynamo_settings, out, ratings=(1,))
+    assert manifest["items"] == 0 and manifest["not_matched"] == 1
+    assert manifest["supersedes"] == [
+        {"turn_id": turn.turn_id, "user": "gina", "feedback_version": 2, "in_export": False}
+    ]
+    assert second is not None and rows(second, "ratings") == []
+    latest = {(e["turn_id"], e["user"]): e["feedback_version"] for e in manifest["supersedes"]}
+    assembled = [r for r in rows(first, "ratings") if r["feedback_version"] >= latest.get((r["turn_id"], r["user"]), 0)]
+    assert assembled == []
+
+    # A new verdict the stream does not select, superseding nothing: nothing published, and the
+    # command says that feedback arrived but none matched.
+    other, verdict = make_pair(Seed("hal", "Where is the fire exit?", "Door 2 [1].", 5, SEEDS[0].citation))
+    store.save_turn(other)
+    store.save_feedback(verdict)
+    export_command(out=str(out), rating=[1], settle_seconds=0)
+    said = capsys.readouterr().out
+    assert said.startswith("Nothing to export: 1 feedback items received from ") and "none matched the filters" in said
 
 
 def test_a_watermark_keyed_by_the_destination_alone_is_not_trusted(dynamo_settings, seeded, tmp_path):

@@ -63,6 +63,7 @@ class BuildSummary:
     row lengths in tokens and what fitting them to max_tokens cost."""
 
     items: int = 0
+    not_matched: int = 0  # read in the window, left out by the filters
     excluded: dict[str, int] = field(default_factory=dict)
     supersedes: list[dict] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -124,11 +125,8 @@ class DatasetBuilder:
         if reason := exclusion(rated):
             self.summary.excluded[reason] = self.summary.excluded.get(reason, 0) + 1
             return
-        turn, feedback = rated.turn, rated.feedback
-        if feedback.version > 1:
-            self.summary.supersedes.append(
-                {"turn_id": turn.turn_id, "user": feedback.user, "feedback_version": feedback.version}
-            )
+        self._supersede(rated, in_export=True)
+        turn = rated.turn
         question = self._groups.add(question_text(turn))
         served = orjson.dumps(rated.prompt)
         digest = _digest(served)  # of the prompt as served: answers to it are paired
@@ -154,6 +152,25 @@ class DatasetBuilder:
             "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (digest, question, fitted_digest, len(rated.turn.citations), *(getattr(answer, name) for name in ANSWER_COLUMNS)),
         )
+
+    def not_matched(self, rated: Rated) -> None:
+        """Count a verdict the export's filters leave out. A new version of it still supersedes
+        earlier rows of its turn that this stream exported under the filters (say a rating 1 that
+        became a 5 in a `--rating 1` stream), so it is listed, with nothing to replace them."""
+        self.summary.not_matched += 1
+        self._supersede(rated, in_export=False)
+
+    def _supersede(self, rated: Rated, in_export: bool) -> None:
+        feedback = rated.feedback
+        if feedback.version > 1:
+            self.summary.supersedes.append(
+                {
+                    "turn_id": rated.turn.turn_id,
+                    "user": feedback.user,
+                    "feedback_version": feedback.version,
+                    "in_export": in_export,
+                }
+            )
 
     def finish(self) -> BuildSummary:
         """Pair answers to the same prompt by rating, split by question group, close every file and

@@ -33,6 +33,7 @@ def manifest(summary: BuildSummary, export_id: str, details: dict) -> dict:
         "export_id": export_id,
         **details,
         "items": summary.items,
+        "not_matched": summary.not_matched,
         "excluded": summary.excluded,
         "supersedes": summary.supersedes,
         "counts": summary.counts,
@@ -85,7 +86,9 @@ def _card_text(content: dict) -> str:
         *rows,
         "",
         f"Exported {content['created_at']} from {json.dumps(content['source'])}; "
-        f"feedback received from {content['window']['start'] or 'the beginning'} to {content['window']['end']}.",
+        f"feedback received from {content['window']['start'] or 'the beginning'} to {content['window']['end']}: "
+        f"{content['items']} items matched the filters ({json.dumps(content['filters'])}), "
+        f"{content['not_matched']} did not.",
         f"Contact details redacted: {'yes' if content['options']['redact'] else 'no'}. "
         "Train and validation are split by groups of near-identical questions (the same words once case and "
         "punctuation are ignored, or a close rewording with the same numbers), so no question is in both. Every "
@@ -127,20 +130,22 @@ def _provenance_text(superseding: int) -> list[str]:
         "",
         "Every `sft`, `kto` and `ratings` row names its turn and verdict: `turn_id`, `user` (who gave the verdict), "
         "`feedback_version`, `model_id` (the model that answered), `prompt_version`, `label_source` (`human`) and "
-        "`export_id`. A `preference` or `reward` row compares two answers to one prompt: `pair` is `correction` "
+        "`export_id`; `completion_source` says who wrote the completion: `model` (the answer as generated) or "
+        "`correction` (the user's corrected answer). A `preference` or `reward` row compares two answers to one prompt: `pair` is `correction` "
         "(the user's correction, chosen, over the answer it corrects, rejected; one turn on both sides; "
         "`chosen_model_id` is null as a person wrote it) or `rating` (the best-rated answer over a lower-rated "
         "one); `chosen_turn_id`, `chosen_user`, `chosen_feedback_version`, `chosen_model_id` and the same for "
         "`rejected_` name both sides. TRL's trainers ignore these columns.",
         "",
-        f"A user may change a verdict; this export holds {superseding} verdict(s) that supersede an earlier "
-        "version, listed under `supersedes` in `manifest.json` (turn, user, version): rows of a lower "
+        f"A user may change a verdict; this export names {superseding} verdict(s) that supersede an earlier "
+        "version, listed under `supersedes` in `manifest.json` (turn, user, version, and `in_export`: false "
+        "when the new verdict is not in this export because its filters leave it out): rows of a lower "
         "`feedback_version` for the same turn and user, in earlier exports, are out of date. An export with "
         "`--mode all` is a snapshot: the latest verdict of every turn and user. To assemble one training set "
         "from several incremental exports, take the latest `feedback_version` per (`turn_id`, `user`) from "
-        "their `ratings` files (every exported verdict has exactly one `ratings` row, while its latest "
-        "version may give no `sft` or `kto` row), then keep from every file only the rows of that version "
-        "(a pair only when both its sides are the latest). "
+        "their `ratings` files and their manifests' `supersedes` lists (every exported verdict has exactly one "
+        "`ratings` row, while its latest version may give no `sft` or `kto` row, or be filtered out), then keep "
+        "from every file only the rows of that version (a pair only when both its sides are the latest). "
         "Rating pairs are made within one export; a `--mode all` export pairs everything.",
         "",
     ]

@@ -55,10 +55,18 @@ def export_command(
     )
     result = main(config)
     window = result.manifest["window"]
+    span = f"from {window['start'] or 'the beginning'} to {window['end']}"
+    not_matched = result.manifest["not_matched"]
     if result.location is None:
-        typer.echo(
-            f"Nothing to export: no feedback received from {window['start'] or 'the beginning'} to {window['end']}."
-        )
+        if not_matched:
+            typer.echo(f"Nothing to export: {not_matched} feedback items received {span}, none matched the filters.")
+        else:
+            typer.echo(f"Nothing to export: no feedback received {span}.")
         return
     counts = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.manifest["counts"].items())
     typer.echo(f"Exported {result.manifest['items']} feedback items to {result.location} ({counts} rows).")
+    if superseded := sum(not entry["in_export"] for entry in result.manifest["supersedes"]):
+        typer.echo(
+            f"{superseded} new verdict(s) left out by the filters supersede rows of earlier exports "
+            "(listed under `supersedes` in the manifest)."
+        )

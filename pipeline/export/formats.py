@@ -150,13 +150,22 @@ def completion(text: str) -> list[Message]:
     return [{"role": "assistant", "content": text}]
 
 
+# Who wrote a row's completion: the model that answered, or the user who corrected it.
+CompletionSource = Literal["model", "correction"]
+
+
+def _completion_row(rated: Rated, source: CompletionSource, **extra: Any) -> Row:
+    text = rated.turn.answer if source == "model" else rated.feedback.correction
+    return {"prompt": rated.prompt, "completion": completion(text), **extra, "completion_source": source}
+
+
 def sft_rows(rated: Rated) -> list[Row]:
     """The user's correction when there is one, else the bot's answer when rated 4-5."""
     feedback = rated.feedback
     if feedback.correction:
-        return [{"prompt": rated.prompt, "completion": completion(feedback.correction)}]
+        return [_completion_row(rated, "correction")]
     if feedback.rating >= 4:
-        return [{"prompt": rated.prompt, "completion": completion(rated.turn.answer)}]
+        return [_completion_row(rated, "model")]
     return []
 
 
@@ -219,17 +228,12 @@ def kto_rows(rated: Rated, neutral: KtoNeutral = "omit") -> list[Row]:
     if rating == 3 and neutral != "omit":
         label = neutral == "desirable"
     if label is not None:
-        rows.append({"prompt": rated.prompt, "completion": completion(rated.turn.answer), "label": label})
+        rows.append(_completion_row(rated, "model", label=label))
     if rated.feedback.correction:
-        rows.append({"prompt": rated.prompt, "completion": completion(rated.feedback.correction), "label": True})
+        rows.append(_completion_row(rated, "correction", label=True))
     return rows
 
 
 def ratings_row(rated: Rated) -> Row:
     """The answer with its 1-5 score and note, for scores used directly as rewards or to check a judge."""
-    return {
-        "prompt": rated.prompt,
-        "completion": completion(rated.turn.answer),
-        "score": rated.feedback.rating,
-        "note": rated.feedback.note,
-    }
+    return _completion_row(rated, "model", score=rated.feedback.rating, note=rated.feedback.note)

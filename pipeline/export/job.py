@@ -200,6 +200,8 @@ def _build_and_publish(
             for rated in source.rated(window, Path(scratch)):
                 if filters.accepts(rated):
                     builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)
+                else:
+                    builder.not_matched(rated)
             summary = builder.finish()
         details = {
             **details,
@@ -207,7 +209,7 @@ def _build_and_publish(
             "feedback": {"versions_read": source.stats.versions, "missing_turns": source.stats.missing_turns},
         }
         content = manifest(summary, export_id, details)
-        if not summary.items:
+        if not summary.items and not summary.supersedes:
             destination.discard(staging)
             return ExportResult(export_id, None, content)
         write_card(staging, content)

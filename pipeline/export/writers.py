@@ -26,13 +26,14 @@ _PAIR = [
     *[(f"{side}_{name}", kind) for side in ("chosen", "rejected") for name, kind in _TURN[:4]],
     *_TURN[4:],
 ]
+_SOURCE = ("completion_source", pa.string())  # model | correction (formats.CompletionSource)
 SCHEMAS = {
-    "sft": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), *_TURN]),
+    "sft": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), _SOURCE, *_TURN]),
     "preference": pa.schema([("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES), *_PAIR]),
     "reward": pa.schema([("chosen", _MESSAGES), ("rejected", _MESSAGES), *_PAIR]),
-    "kto": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), ("label", pa.bool_()), *_TURN]),
+    "kto": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), ("label", pa.bool_()), _SOURCE, *_TURN]),
     "ratings": pa.schema(
-        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.int64()), ("note", pa.string()), *_TURN]
+        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.int64()), ("note", pa.string()), _SOURCE, *_TURN]
     ),
 }
 # Every row says how many passages its prompt lost to fit --max-tokens (0 for most).
