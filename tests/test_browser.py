@@ -14,6 +14,7 @@ from uuid import uuid4
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from pipeline.documents import find_files
 from pipeline.embeddings import Embedder
 from pipeline.feedback import create_tables, make_store
 from pipeline.feedback.local_dynamo import free_port
@@ -81,7 +82,7 @@ def app_url(tmp_path_factory, dynamo_local, shared_models_dir, embedder: Embedde
     (home / "data" / "models").symlink_to(shared_models_dir, target_is_directory=True)
     os.chdir(home)
     index = EmbeddedIndex(home / "data" / "index", embedder.dimension)
-    ingest_files(write_samples(home / "samples"), index, embedder, make_splitter(embedder, 200, 40))
+    ingest_files(find_files(write_samples(home / "samples")), index, embedder, make_splitter(embedder, 200, 40))
     index.close()
     port = free_port()
     process = subprocess.Popen(
