@@ -83,7 +83,7 @@ def _ingest(paths: list[Path], collection: str, delete: str | None, ocr: bool) -
             _delete(index, delete)
             return
         if not paths:
-            fail("Give files or folders to ingest, or --delete SOURCE.")
+            fail("Give files or folders to ingest, or --delete NAME.")
         files = find_files(paths, collection)
         splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
         with tqdm(total=0, unit="chunk", desc="Reading") as bar:

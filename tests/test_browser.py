@@ -56,7 +56,7 @@ def seed_feedback(settings: Settings) -> None:
     store = make_store(settings)
     turn = Turn(session_id="s-seed", user="carol", question="What is the frost depth?", condensed_question="What is the frost depth?",
                 answer="Frost depth is 42 inches.", model_id="SmolLM2-135M-Instruct", prompt_version="plumb-answer-v1",
-                citations=[Citation(source="samples/design-criteria.pdf", page=5, passage="Frost depth is 42 inches.", score=0.9)])
+                citations=[Citation(source="design-criteria.pdf", page=5, passage="Frost depth is 42 inches.", score=0.9)])
     store.save_turn(turn)
     store.save_feedback(Feedback(session_id=turn.session_id, turn_id=turn.turn_id, user="carol", rating=5, note="Right."))
     store.close()
@@ -123,8 +123,8 @@ def ask(page: Page, question: str) -> None:
 def test_ask_and_see_streamed_answer_with_page_citation(page: Page, app_url: str):
     page.goto(f"{app_url}/?user=alice")
     ask(page, "What is the basic design wind speed?")
-    expect(page.get_by_text("[1] samples/design-criteria.pdf – page 3")).to_be_visible()
-    page.get_by_text("[1] samples/design-criteria.pdf – page 3").click()
+    expect(page.get_by_text("[1] design-criteria.pdf – page 3")).to_be_visible()
+    page.get_by_text("[1] design-criteria.pdf – page 3").click()
     expect(page.get_by_text("The basic design wind speed is 120 mph", exact=False).first).to_be_visible()
 
 
