@@ -55,7 +55,7 @@ def ingest(
         str, typer.Option("--collection", help="Name the documents NAME/<path below the folder given>.")
     ] = "",
     delete: Annotated[
-        str | None, typer.Option("--delete", help="Remove this document: its name as citations and `plumb index sources` show it.")
+        str | None, typer.Option("--delete", help="Remove this document, named as citations and `plumb index sources` show it.")
     ] = None,
     ocr: Annotated[bool, typer.Option("--ocr", help="Read scanned PDF pages (no text layer) with Tesseract OCR.")] = False,
 ) -> None:

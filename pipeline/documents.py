@@ -54,10 +54,11 @@ class SourceFile:
 
 def find_files(paths: list[Path], collection: str = "") -> list[SourceFile]:
     """Every document under `paths` with its source name. A folder is searched recursively for known
-    types (hidden files and folders left out) and its files are named by their path below it (`docs/` gives `prices.md`, `sub/x.md`); a
-    file given alone is named by its file name. With `collection`, names start with it
-    (`specs/prices.md`). So a name never depends on the working directory or on how the path was
-    written. IngestError when a path is missing or two different files would get one name."""
+    types (hidden files and folders left out) and its files are named by their path below it
+    (`docs/` gives `prices.md`, `sub/x.md`); a file given alone is named by its file name. With
+    `collection`, names start with it (`specs/prices.md`). So a name never depends on the working
+    directory or on how the path was written. IngestError when a path is missing or two different
+    files would get one name."""
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise IngestError(f"Not found: {', '.join(missing)}. Check the paths and try again.")

@@ -144,7 +144,8 @@ def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index
     locked = write_encrypted_pdf(tmp_path / "locked.pdf", good)
     (tmp_path / "empty.md").write_text("")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
-    summary = ingest_files(find_files([locked, tmp_path / "empty.md", tmp_path / "broken.pdf", good]), index, embedder, splitter)
+    files = find_files([locked, tmp_path / "empty.md", tmp_path / "broken.pdf", good])
+    summary = ingest_files(files, index, embedder, splitter)
     assert summary.files == 1 and list(index.sources()) == ["good.pdf"]
     assert [reason.split(":")[0] for reason in summary.skipped] == ["locked.pdf", "empty.md", "broken.pdf"]
 
@@ -165,7 +166,8 @@ def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, em
         files.append(tmp_path / name)
     (tmp_path / "empty.md").write_text("")
     seen: list[IngestProgress] = []
-    summary = ingest_files(find_files([files[0], tmp_path / "empty.md", *files[1:]]), index, embedder, splitter, seen.append)
+    named = find_files([files[0], tmp_path / "empty.md", *files[1:]])
+    summary = ingest_files(named, index, embedder, splitter, seen.append)
     assert (summary.files, summary.chunks, len(summary.skipped)) == (4, 4, 1)
     assert seen[-1] == IngestProgress(files=5, files_read=5, chunks=4, chunks_encoded=4)
     for name, text in topics.items():
@@ -180,7 +182,8 @@ def test_progress_counts_chunks_batch_by_batch(tmp_path: Path, index, embedder, 
     clauses = [f"Clause {n}: the anchor bolt spacing is {n * 25} mm{'.' * (n % 5)}" for n in range(1, 19)]
     (tmp_path / "bolts.md").write_text("\n\n".join(clauses))
     seen: list[IngestProgress] = []
-    summary = ingest_files(find_files([tmp_path / "bolts.md"]), index, embedder, make_splitter(embedder, 20, 0), seen.append)
+    bolts = find_files([tmp_path / "bolts.md"])
+    summary = ingest_files(bolts, index, embedder, make_splitter(embedder, 20, 0), seen.append)
     assert summary.chunks == 18
     assert seen[0] == IngestProgress(files=1, files_read=1, chunks=18, chunks_encoded=0)
     assert [state.chunks_encoded for state in seen[1:]] == [4, 8, 12, 16, 18]

@@ -220,7 +220,8 @@ class OpenSearchIndex:
                 if exc.error != "resource_already_exists_exception":
                     raise
                 index._check_dimension()
-                index._client.indices.put_mapping(index=index._index, body={"properties": {"fingerprint": FINGERPRINT_FIELD}})
+                added = {"properties": {"fingerprint": FINGERPRINT_FIELD}}
+                index._client.indices.put_mapping(index=index._index, body=added)
         return index
 
     def _mapped_dimension(self) -> int | None:
