@@ -16,6 +16,7 @@ import numpy as np
 from langchain_core.language_models import FakeListChatModel
 
 from pipeline.chain import build_chain
+from pipeline.documents import find_files
 from pipeline.embeddings import Embedder, default_model_path
 from pipeline.index.base import Chunk
 from pipeline.index.embedded import EmbeddedIndex
@@ -27,7 +28,7 @@ from synthetic_corpus import make_corpus
 
 def build_index(folder: Path, embedder: Embedder, synthetic: int) -> EmbeddedIndex:
     index = EmbeddedIndex(folder / "index", embedder.dimension)
-    ingest_files(write_samples(folder / "samples"), index, embedder, make_splitter(embedder, 200, 40))
+    ingest_files(find_files(write_samples(folder / "samples")), index, embedder, make_splitter(embedder, 200, 40))
     corpus = make_corpus(synthetic)
     for start in range(0, len(corpus), 400):
         rows = range(start, min(start + 400, len(corpus)))

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.documents import read_pages
+from pipeline.documents import find_files, read_pages
 from pipeline.embeddings import Embedder, default_model_path
 from pipeline.index.embedded import EmbeddedIndex
 from pipeline.ingest import ingest_files, make_splitter, split_pages
@@ -47,7 +47,7 @@ def main(copies: int) -> None:
         files = make_documents(Path(tmp) / "docs", copies)
         index = EmbeddedIndex(Path(tmp) / "index", embedder.dimension)
         started = time.perf_counter()
-        summary = ingest_files(files, index, embedder, splitter)
+        summary = ingest_files(find_files([Path(tmp) / "docs"]), index, embedder, splitter)
         ingest_s = time.perf_counter() - started
         index.close()
         texts = [text for path in files for _, _, text in split_pages(read_pages(path), splitter)]

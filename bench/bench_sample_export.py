@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.chain import build_chain  # noqa: E402
+from pipeline.documents import find_files  # noqa: E402
 from pipeline.embeddings import Embedder, default_model_path  # noqa: E402
 from pipeline.export.job import ExportConfig, main as export_main  # noqa: E402
 from pipeline.feedback.dynamo import DynamoFeedbackStore, create_tables  # noqa: E402
@@ -50,7 +51,7 @@ def answer_all(folder: Path, max_new_tokens: int) -> list[tuple[Turn, str]]:
     """Every evaluation question answered, in conversations of two; (turn, reference) each."""
     embedder = Embedder(default_model_path())
     index = EmbeddedIndex(folder / "index", embedder.dimension)
-    ingest_files(write_samples(folder / "samples"), index, embedder, make_splitter(embedder, 200, 40))
+    ingest_files(find_files(write_samples(folder / "samples")), index, embedder, make_splitter(embedder, 200, 40))
     llm = LocalChatModel.load(
         prepare_local_model(folder / "models"), model_name=LOCAL_MODEL_NAME, max_new_tokens=max_new_tokens,
         temperature=0.0,

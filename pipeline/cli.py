@@ -51,17 +51,24 @@ app.command("export")(reported(export_command))
 @app.command()
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (searched recursively).")] = None,
-    delete: Annotated[str | None, typer.Option("--delete", help="Remove this document (its source name or path).")] = None,
+    collection: Annotated[
+        str, typer.Option("--collection", help="Name the documents NAME/<path below the folder given>.")
+    ] = "",
+    delete: Annotated[
+        str | None, typer.Option("--delete", help="Remove this document, named as citations and `plumb index sources` show it.")
+    ] = None,
     ocr: Annotated[bool, typer.Option("--ocr", help="Read scanned PDF pages (no text layer) with Tesseract OCR.")] = False,
 ) -> None:
-    """Index PDF, Markdown, HTML and text documents, or remove one with --delete."""
-    run(_ingest, paths or [], delete, ocr)
+    """Index PDF, Markdown, HTML and text documents, or remove one with --delete. A document is named
+    by its path below the folder given (a file given alone: its file name), after --collection if set;
+    a file unchanged since it was last ingested with the same settings is skipped."""
+    run(_ingest, paths or [], collection, delete, ocr)
 
 
-def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
+def _ingest(paths: list[Path], collection: str, delete: str | None, ocr: bool) -> None:
     from tqdm import tqdm
 
-    from pipeline.documents import find_files, source_name
+    from pipeline.documents import find_files
     from pipeline.ingest import ingest_files, make_splitter
     from pipeline.ocr import require_tesseract
     from pipeline.wiring import make_embedder, open_index
@@ -73,15 +80,11 @@ def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
     index = open_index(settings, None if delete else embedder)  # a delete needs no model
     try:
         if delete:
-            name = source_name(Path(delete)) if Path(delete).exists() else delete
-            removed = index.delete_source(name)
-            if not removed:
-                fail(f"No document named {name!r} is indexed; `plumb index sources` lists them.")
-            console.print(f"Removed {name} ({removed} chunks).")
+            _delete(index, delete)
             return
         if not paths:
-            fail("Give files or folders to ingest, or --delete SOURCE.")
-        files = find_files(paths)
+            fail("Give files or folders to ingest, or --delete NAME.")
+        files = find_files(paths, collection)
         splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
         with tqdm(total=0, unit="chunk", desc="Reading") as bar:
             summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr)
@@ -93,9 +96,22 @@ def _ingest(paths: list[Path], delete: str | None, ocr: bool) -> None:
         console.print(f"[yellow]Note[/yellow] {escape(note)}")
     console.print(
         f"Ingested {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
-        f"in {summary.seconds:.1f} s; skipped {len(summary.skipped)}; "
+        f"in {summary.seconds:.1f} s; unchanged, skipped: {summary.unchanged}; "
+        f"unreadable, skipped: {len(summary.skipped)}; "
         f"{summary.cut} chunks too long for the embedding model (cut)."
     )
+
+
+def _delete(index, name: str) -> None:
+    """Remove the document named exactly `name`, or fail naming the closest indexed names."""
+    from difflib import get_close_matches
+
+    removed = index.delete_source(name)
+    if not removed:
+        close = get_close_matches(name, list(index.sources()), n=3)
+        hint = f"did you mean {', '.join(map(repr, close))}?" if close else "`plumb index sources` lists them."
+        fail(escape(f"No document named {name!r} is indexed; {hint}"))
+    console.print(f"Removed {name} ({removed} chunks).", markup=False)
 
 
 def _show(bar, state) -> None:
@@ -315,6 +331,9 @@ def _serve(port: int, with_samples: bool) -> None:
 
 
 def _ingest_samples_if_empty(settings) -> None:
+    """Ingest the sample documents into an empty index, named by their file names (never by the
+    data folder they are written to)."""
+    from pipeline.documents import find_files
     from pipeline.ingest import ingest_files, make_splitter
     from pipeline.samples import write_samples
     from pipeline.wiring import make_embedder, open_index
@@ -328,7 +347,7 @@ def _ingest_samples_if_empty(settings) -> None:
     embedder = make_embedder(settings)
     index = open_index(settings, embedder)
     try:
-        files = write_samples(settings.data_dir / "samples")
+        files = find_files(write_samples(settings.data_dir / "samples"))
         splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
         summary = ingest_files(files, index, embedder, splitter)
         console.print(f"Ingested the samples: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks.")

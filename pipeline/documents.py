@@ -44,28 +44,48 @@ class Document:
     notes: list[str]
 
 
-def find_files(paths: list[Path]) -> list[Path]:
-    """Every document under `paths`: files as given, folders searched recursively for known types."""
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to ingest and its source name: the name citations show and `--delete` takes."""
+
+    path: Path
+    source: str
+
+
+def find_files(paths: list[Path], collection: str = "") -> list[SourceFile]:
+    """Every document under `paths` with its source name. A folder is searched recursively for known
+    types (hidden files and folders left out) and its files are named by their path below it
+    (`docs/` gives `prices.md`, `sub/x.md`); a file given alone is named by its file name. With
+    `collection`, names start with it (`specs/prices.md`). So a name never depends on the working
+    directory or on how the path was written. IngestError when a path is missing or two different
+    files would get one name."""
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise IngestError(f"Not found: {', '.join(missing)}. Check the paths and try again.")
-    files: list[Path] = []
+    collection = collection.strip("/")
+    prefix = f"{collection}/" if collection else ""
+    named: dict[str, Path] = {}
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            below = [(p.relative_to(path), p) for p in found]
+            pairs = [(prefix + name.as_posix(), p) for name, p in below if not _hidden(name)]
         else:
-            files.append(path)
-    return files
+            pairs = [(prefix + path.name, path)]
+        for source, file in pairs:
+            if source in named and named[source].resolve() != file.resolve():
+                raise IngestError(
+                    f"{named[source]} and {file} would both be named {source!r}: ingest them in separate runs "
+                    "with different --collection names."
+                )
+            named[source] = file
+    return [SourceFile(path, source) for source, path in named.items()]
 
 
-def source_name(path: Path) -> str:
-    """The name a document is cited and deleted by: relative to the working directory when it lies
-    below it, so the same file gets the same name however it was given on the command line."""
-    resolved = path.resolve()
-    try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+def _hidden(name: Path) -> bool:
+    """Whether a file found in a folder is hidden or lies in a hidden folder (a name starting with a
+    dot): left out, as ripgrep and most indexers do, so `.git` or Plumbline's own `.plumb` is never indexed."""
+    return any(part.startswith(".") for part in name.parts)
 
 
 def read_pages(path: Path) -> list[Page]:
@@ -73,12 +93,12 @@ def read_pages(path: Path) -> list[Page]:
     return read_document(path).pages
 
 
-def read_document(path: Path, ocr: bool = False) -> Document:
-    """The non-empty pages of one document. PDF pages that draw an image but hold no text (scans
-    without a text layer) are read by OCR when `ocr` is set, else named in a note; a note also names
-    the pages OCR read. IngestError when the document cannot be read, holds no text, or its name is
-    not UTF-8."""
-    source = _utf8_source_name(path)
+def read_document(path: Path, ocr: bool = False, source: str = "") -> Document:
+    """The non-empty pages of one document, cited as `source` (default: the file name; see
+    `find_files`). PDF pages that draw an image but hold no text (scans without a text layer) are
+    read by OCR when `ocr` is set, else named in a note; a note also names the pages OCR read.
+    IngestError when the document cannot be read, holds no text, or its name is not UTF-8."""
+    source = _utf8(source or path.name)
     try:
         texts, pictured = _raw_texts(path, source)
         texts = [_tidy(normalise(text)) for text in texts]
@@ -101,7 +121,7 @@ def _raw_texts(path: Path, source: str) -> tuple[list[str], list[int]]:
     """The text of each page as extracted, and the numbers of the PDF pages that draw images."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        return _pdf_pages(path)
+        return _pdf_pages(path, source)
     if suffix in {".html", ".htm"}:
         return [html_text(_decode_html(path.read_bytes()))], []
     if suffix in SUFFIXES:
@@ -109,10 +129,9 @@ def _raw_texts(path: Path, source: str) -> tuple[list[str], list[int]]:
     raise IngestError(f"{source}: unsupported file type {suffix!r} (PDF, Markdown, HTML and text are read).")
 
 
-def _utf8_source_name(path: Path) -> str:
-    """The source name of `path`; IngestError, naming it with its odd bytes escaped, when it is not
-    UTF-8 (Python keeps such bytes as lone surrogates, which no index, terminal or JSON can carry)."""
-    source = source_name(path)
+def _utf8(source: str) -> str:
+    """`source` itself; IngestError, naming it with its odd bytes escaped, when it is not UTF-8
+    (Python keeps such bytes of a file name as lone surrogates, which no index, terminal or JSON can carry)."""
     try:
         source.encode("utf-8")
     except UnicodeEncodeError:
@@ -171,11 +190,11 @@ def _decode_html(data: bytes) -> str:
     return _decode(data)
 
 
-def _pdf_pages(path: Path) -> tuple[list[str], list[int]]:
+def _pdf_pages(path: Path, source: str) -> tuple[list[str], list[int]]:
     """Each page's text, and the numbers of the pages that draw images or forms (a scan does)."""
     reader = PdfReader(path)
     if reader.is_encrypted and not reader.decrypt(""):
-        raise IngestError(f"{source_name(path)}: is encrypted; save an unprotected copy and ingest that.")
+        raise IngestError(f"{source}: is encrypted; save an unprotected copy and ingest that.")
     texts = [page.extract_text() or "" for page in reader.pages]
     pictured = [number for number, page in enumerate(reader.pages, start=1) if _draws_objects(page)]
     return texts, pictured

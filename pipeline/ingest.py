@@ -5,6 +5,10 @@ it is), so re-ingesting a file gives every unchanged chunk the id it had and `re
 its chunks in place instead of adding a second copy. A turn stores the ids of the passages it cited:
 after a re-ingest an old id finds the very text that was cited, or nothing once that text is gone,
 never other text that took its place.
+
+A file whose bytes and chunk settings are those it was last ingested with is skipped: the index
+keeps each document's fingerprint (`file_fingerprint`), so a re-run in another process, or an
+ingest worker, knows it too.
 """
 
 import hashlib
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from pipeline.documents import Page, read_document
+from pipeline.documents import Page, SourceFile, read_document
 from pipeline.embeddings import Embedder
 from pipeline.errors import ConfigError, IngestError
 from pipeline.index import Chunk, ChunkIndex
@@ -31,12 +35,24 @@ if TYPE_CHECKING:
 @dataclass
 class IngestSummary:
     files: int = 0
+    unchanged: int = 0  # files skipped because their fingerprint is the one in the index
     pages: int = 0
     chunks: int = 0
     seconds: float = 0.0
     cut: int = 0  # chunks longer than the embedding model reads: their ends are not searchable by meaning
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # about files indexed in part (pages with no text layer)
+
+
+def file_fingerprint(path: Path, embedder: Embedder, splitter: "TokenSplitter", ocr: bool) -> str:
+    """64 hex digits: sha256 of the file's bytes together with what shapes its chunks and vectors
+    (the embedding model, chunk and overlap tokens, and for a PDF whether OCR reads scans), so that
+    changing a setting ingests a file again rather than skipping it. OSError if it cannot be read."""
+    with path.open("rb") as file:
+        content = hashlib.file_digest(file, "sha256").hexdigest()
+    pdf_ocr = ocr and path.suffix.lower() == ".pdf"
+    settings = f"{embedder.model_name}\x00{splitter.chunk_tokens}\x00{splitter.overlap_tokens}\x00{pdf_ocr}"
+    return hashlib.sha256(f"{content}\x00{settings}".encode()).hexdigest()
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
@@ -143,21 +159,24 @@ class IngestProgress:
 class ParsedFile:
     """One document read and split, waiting for its vectors."""
 
-    path: Path
+    file: SourceFile
+    fingerprint: str
     pages: list[Page]
     pieces: list[tuple[str, Page, str]]
 
 
 def ingest_files(
-    files: list[Path],
+    files: list[SourceFile],
     index: ChunkIndex,
     embedder: Embedder,
     splitter: TokenSplitter,
     progress: Callable[[IngestProgress], None] = lambda state: None,
     ocr: bool = False,
 ) -> IngestSummary:
-    """Ingest `files` (see `documents.find_files`). A document that cannot be read is recorded in
-    `skipped` with the reason and the run goes on; `progress` is called after each file is read
+    """Ingest `files` (see `documents.find_files`). A file whose fingerprint (`file_fingerprint`)
+    is the one the index holds for its source is counted in `unchanged` and not read; a changed one
+    replaces its source's chunks. A document that cannot be read is recorded in `skipped` with the
+    reason and the run goes on; `progress` is called after each file is read
     and after each encoding batch (`embedder.batch_size` chunks). Files are read and split one by
     one, then encoded and indexed in groups of about ENCODE_GROUP_CHUNKS chunks; each file still
     replaces its own chunks in one step. With `ocr`, scanned PDF pages are read by OCR (see
@@ -167,18 +186,14 @@ def ingest_files(
     state = IngestProgress(files=len(files))
     group: list[ParsedFile] = []
     waiting = 0  # chunks in `group`
-    for path in files:
-        try:
-            document = read_document(path, ocr)
-        except IngestError as exc:
-            summary.skipped.append(str(exc))
-            state = replace(state, files_read=state.files_read + 1)
-            progress(state)
-            continue
-        summary.notes.extend(document.notes)
-        group.append(ParsedFile(path, document.pages, split_pages(document.pages, splitter)))
-        waiting += len(group[-1].pieces)
-        state = replace(state, files_read=state.files_read + 1, chunks=state.chunks + len(group[-1].pieces))
+    known = index.fingerprints()
+    for file in files:
+        parsed = _parse(file, known.get(file.source), embedder, splitter, ocr, summary)
+        found = len(parsed.pieces) if parsed else 0
+        if parsed:
+            group.append(parsed)
+            waiting += found
+        state = replace(state, files_read=state.files_read + 1, chunks=state.chunks + found)
         progress(state)
         if waiting >= ENCODE_GROUP_CHUNKS:
             state = _index_group(group, index, embedder, summary, state, progress)
@@ -186,6 +201,28 @@ def ingest_files(
     _index_group(group, index, embedder, summary, state, progress)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _parse(
+    file: SourceFile, known: str | None, embedder: Embedder, splitter: TokenSplitter, ocr: bool, summary: IngestSummary
+) -> ParsedFile | None:
+    """`file` read and split; None when its fingerprint is `known` (counted in `summary.unchanged`)
+    or it cannot be read (the reason added to `summary.skipped`)."""
+    try:
+        fingerprint = file_fingerprint(file.path, embedder, splitter, ocr)
+    except OSError as exc:
+        summary.skipped.append(f"{file.source}: cannot be read ({exc}).")
+        return None
+    if fingerprint == known:
+        summary.unchanged += 1
+        return None
+    try:
+        document = read_document(file.path, ocr, file.source)
+    except IngestError as exc:
+        summary.skipped.append(str(exc))
+        return None
+    summary.notes.extend(document.notes)
+    return ParsedFile(file, fingerprint, document.pages, split_pages(document.pages, splitter))
 
 
 def _index_group(
@@ -212,7 +249,7 @@ def _index_group(
             Chunk(chunk_id=cid, source=page.source, page=page.page, text=text, vector=vector)
             for (cid, page, text), vector in zip(parsed.pieces, mine, strict=True)
         ]
-        index.replace_source(parsed.pages[0].source, chunks)
+        index.replace_source(parsed.file.source, chunks, parsed.fingerprint)
         summary.files += 1
         summary.pages += len(parsed.pages)
         summary.chunks += len(chunks)

@@ -8,12 +8,27 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from pipeline.embeddings import Embedder
-from pipeline.index import ChunkIndex, SearchMode
+from pipeline.index import ChunkIndex, Hit, SearchMode
+
+
+def distinct(hits: list[Hit], k: int) -> list[Hit]:
+    """The first `k` hits whose texts differ (compared with runs of whitespace made one space): a
+    passage held twice, as two copies of one file or one boilerplate paragraph in many documents,
+    is cited once, at its best rank."""
+    seen: set[str] = set()
+    kept = []
+    for hit in hits:
+        text = " ".join(hit.text.split())
+        if text not in seen:
+            seen.add(text)
+            kept.append(hit)
+    return kept[:k]
 
 
 class IndexRetriever(BaseRetriever):
     """Embeds the query and searches the index; each Document carries source, page, chunk id,
-    the search score and the cosine similarity the chain uses to judge relevance."""
+    the search score and the cosine similarity the chain uses to judge relevance. Never returns
+    one passage twice (`distinct`): it asks the index for twice `k` hits so that `k` remain."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -26,7 +41,7 @@ class IndexRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         index: ChunkIndex = self.index
         embedder: Embedder = self.embedder
-        hits = index.search(query, embedder.encode_one(query), self.k, mode=self.mode, source=self.source)
+        hits = index.search(query, embedder.encode_one(query), 2 * self.k, mode=self.mode, source=self.source)
         return [
             Document(
                 page_content=hit.text,
@@ -38,5 +53,5 @@ class IndexRetriever(BaseRetriever):
                     "similarity": hit.similarity,
                 },
             )
-            for hit in hits
+            for hit in distinct(hits, self.k)
         ]

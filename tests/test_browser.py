@@ -14,6 +14,7 @@ from uuid import uuid4
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from pipeline.documents import find_files
 from pipeline.embeddings import Embedder
 from pipeline.feedback import create_tables, make_store
 from pipeline.feedback.local_dynamo import free_port
@@ -55,7 +56,7 @@ def seed_feedback(settings: Settings) -> None:
     store = make_store(settings)
     turn = Turn(session_id="s-seed", user="carol", question="What is the frost depth?", condensed_question="What is the frost depth?",
                 answer="Frost depth is 42 inches.", model_id="SmolLM2-135M-Instruct", prompt_version="plumb-answer-v1",
-                citations=[Citation(source="samples/design-criteria.pdf", page=5, passage="Frost depth is 42 inches.", score=0.9)])
+                citations=[Citation(source="design-criteria.pdf", page=5, passage="Frost depth is 42 inches.", score=0.9)])
     store.save_turn(turn)
     store.save_feedback(Feedback(session_id=turn.session_id, turn_id=turn.turn_id, user="carol", rating=5, note="Right."))
     store.close()
@@ -81,7 +82,7 @@ def app_url(tmp_path_factory, dynamo_local, shared_models_dir, embedder: Embedde
     (home / "data" / "models").symlink_to(shared_models_dir, target_is_directory=True)
     os.chdir(home)
     index = EmbeddedIndex(home / "data" / "index", embedder.dimension)
-    ingest_files(write_samples(home / "samples"), index, embedder, make_splitter(embedder, 200, 40))
+    ingest_files(find_files(write_samples(home / "samples")), index, embedder, make_splitter(embedder, 200, 40))
     index.close()
     port = free_port()
     process = subprocess.Popen(
@@ -122,8 +123,8 @@ def ask(page: Page, question: str) -> None:
 def test_ask_and_see_streamed_answer_with_page_citation(page: Page, app_url: str):
     page.goto(f"{app_url}/?user=alice")
     ask(page, "What is the basic design wind speed?")
-    expect(page.get_by_text("[1] samples/design-criteria.pdf – page 3")).to_be_visible()
-    page.get_by_text("[1] samples/design-criteria.pdf – page 3").click()
+    expect(page.get_by_text("[1] design-criteria.pdf – page 3")).to_be_visible()
+    page.get_by_text("[1] design-criteria.pdf – page 3").click()
     expect(page.get_by_text("The basic design wind speed is 120 mph", exact=False).first).to_be_visible()
 
 

@@ -42,14 +42,14 @@ def test_answer_cites_the_page_that_holds_it(chain, recorder):
     answer = stream.answer
     assert len(pieces) > 1, "the answer should arrive in several streamed pieces"
     assert "".join(pieces).strip() == answer.answer
-    assert (answer.citations[0].source, answer.citations[0].page) == ("samples/design-criteria.pdf", 3)
+    assert (answer.citations[0].source, answer.citations[0].page) == ("design-criteria.pdf", 3)
     assert "120 mph" in answer.citations[0].passage
     assert not answer.not_covered
     assert answer.model_id == "test-model" and answer.prompt_version == PROMPT_VERSION
     assert answer.tokens_in > 100 and answer.tokens_out > 0
     assert {"condense", "retrieve", "first_token", "generate", "total"} <= set(answer.timings_ms)
     prompt = recorder.prompts[-1]
-    assert "[1] samples/design-criteria.pdf – page 3" in prompt and "Question: What is the basic design wind speed?" in prompt
+    assert "[1] design-criteria.pdf – page 3" in prompt and "Question: What is the basic design wind speed?" in prompt
 
 
 def test_question_outside_the_documents_is_not_covered_and_lists_closest_sources(chain, recorder):
@@ -67,7 +67,7 @@ def test_follow_up_is_condensed_with_the_history(chain, recorder):
     assert "Conversation:\nUser: What does action code C mean on a submittal?" in condense_prompt
     assert "Follow-up question: And code D?" in condense_prompt
     assert answer.condensed_question.endswith("?") and answer.condensed_question != "And code D?"
-    assert answer.citations[0].source == "samples/submittal-procedures.html"
+    assert answer.citations[0].source == "submittal-procedures.html"
 
 
 def test_answer_prompt_alternates_user_and_assistant(chain, recorder):

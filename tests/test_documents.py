@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.documents import find_files, read_document, read_pages, source_name
+from pipeline.documents import SourceFile, find_files, read_document, read_pages
 from pipeline.errors import IngestError
 from tests.documents_factory import (
     LIGATURE_CODES,
@@ -65,14 +65,38 @@ def test_find_files_recurses_and_reports_missing_paths(tmp_path: Path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "deep.md").write_text("deep")
     (tmp_path / "a" / "image.png").write_bytes(b"\x89PNG")
-    assert find_files([tmp_path / "a"]) == [tmp_path / "a" / "b" / "deep.md"]
+    assert find_files([tmp_path / "a"]) == [SourceFile(tmp_path / "a" / "b" / "deep.md", "b/deep.md")]
     with pytest.raises(IngestError, match="Not found: .*nope"):
         find_files([tmp_path / "nope"])
 
 
-def test_source_name_is_the_same_however_the_path_is_given(tmp_path: Path):
-    (tmp_path / "doc.md").write_text("x")
-    assert source_name(Path("doc.md")) == source_name(tmp_path / "doc.md") == "doc.md"
+def test_names_do_not_depend_on_the_working_directory(tmp_path: Path, monkeypatch):
+    """A folder's files are named by their path below it, a file given alone by its file name, after
+    the collection if one is given; hidden files and folders (such as `.plumb`) are left out."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / ".plumb" / "samples").mkdir(parents=True)
+    for name in ("prices.md", "sub/x.md", ".plumb/samples/design.md", ".notes.md"):
+        (docs / name).write_text(name)
+
+    def names(paths: list[Path], collection: str = "") -> list[str]:
+        return [file.source for file in find_files(paths, collection)]
+
+    assert names([Path("docs")]) == names([docs]) == names([Path("docs/sub/../")]) == ["prices.md", "sub/x.md"]
+    monkeypatch.chdir(docs / "sub")
+    assert names([Path("..")]) == names([Path("../../docs/")]) == ["prices.md", "sub/x.md"]
+    assert names([Path("../prices.md")]) == names([docs / "prices.md"]) == ["prices.md"]
+    assert names([Path(".")], "specs/") == names([docs / "sub" / "x.md"], "/specs") == ["specs/x.md"]
+    assert names([Path("..")], "specs") == ["specs/prices.md", "specs/sub/x.md"]
+
+
+def test_two_files_that_would_share_a_name_are_refused(tmp_path: Path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.md").write_text(folder)
+    with pytest.raises(IngestError, match="a/x.md and .*b/x.md would both be named 'x.md'.*--collection"):
+        find_files([tmp_path / "a" / "x.md", tmp_path / "b" / "x.md"])
+    assert find_files([tmp_path / "a", tmp_path / "a" / "x.md"]) == [SourceFile(tmp_path / "a" / "x.md", "x.md")]
 
 
 # One normalisation for every format: each file below holds the faults its format meets in practice.

@@ -135,6 +135,16 @@ def test_replacing_with_fewer_chunks_drops_the_old_ones(filled, passage_chunks, 
         assert STAIRWELL not in ids(filled.search("stairwells", embed("stairwells"), 8, mode=mode))
 
 
+def test_a_source_keeps_the_fingerprint_it_was_last_written_with(filled, passage_chunks):
+    assert filled.fingerprints() == {SPEC: "", STRUCTURE: ""}
+    filled.replace_source(SPEC, passage_chunks[SPEC], "spec-1")
+    filled.replace_source(STRUCTURE, passage_chunks[STRUCTURE], "structure-1")
+    filled.replace_source(SPEC, passage_chunks[SPEC][1:], "spec-2")
+    assert filled.fingerprints() == {SPEC: "spec-2", STRUCTURE: "structure-1"}
+    filled.delete_source(SPEC)
+    assert filled.fingerprints() == {STRUCTURE: "structure-1"}
+
+
 def test_delete_source_removes_every_chunk(filled, embed):
     assert filled.delete_source(SPEC) == 4
     assert filled.sources() == {STRUCTURE: 4}

@@ -55,6 +55,17 @@ def test_reopen_sees_the_same_data(index, path):
     reopened.close()
 
 
+def test_fingerprints_survive_a_reopen(index, path):
+    """Ingestion in a new process skips an unchanged file only if its fingerprint is on disk."""
+    index.replace_source("a.pdf", chunks("a.pdf", 5), "f1")
+    index.replace_source("b.pdf", chunks("b.pdf", 3, seed=1))
+    index.replace_source("a.pdf", chunks("a.pdf", 2), "f2")
+    index.close()
+    reopened = EmbeddedIndex(path, DIMENSION)
+    assert reopened.fingerprints() == {"a.pdf": "f2", "b.pdf": ""}
+    reopened.close()
+
+
 def test_a_second_index_on_the_same_directory_sees_writes_without_reopening(index, path):
     other = EmbeddedIndex(path, DIMENSION)
     index.replace_source("a.pdf", chunks("a.pdf", 4))

@@ -118,6 +118,7 @@ MAPPING = {
     "properties": {
         "chunk_id": {"type": "keyword"},
         "source": {"type": "keyword"},
+        "fingerprint": {"type": "keyword"},
         "page": {"type": "integer"},
         "text": {"type": "text", "analyzer": "english", "similarity": "BM25"},
         "vector": {
@@ -216,14 +217,15 @@ def test_the_index_name_setting_names_template_pipeline_and_index(server):
     assert server.requests[0].body["index_patterns"] == ["team-docs"]
 
 
-def test_create_reuses_an_existing_index_of_the_same_dimension(server):
+def test_create_reuses_an_existing_index_of_the_same_dimension_adding_the_fingerprint_field(server):
     server.reply("PUT", "/plumb-chunks", error_reply(400, "resource_already_exists_exception", "exists"))
 
     create_index(server).close()
 
-    assert [(r.method, r.path) for r in server.requests][-2:] == [
-        ("PUT", "/plumb-chunks"),
-        ("GET", "/plumb-chunks/_mapping"),
+    assert [(r.method, r.path, r.body) for r in server.requests][-3:] == [
+        ("PUT", "/plumb-chunks", None),
+        ("GET", "/plumb-chunks/_mapping", None),
+        ("PUT", "/plumb-chunks/_mapping", {"properties": {"fingerprint": {"type": "keyword"}}}),
     ]
 
 
@@ -293,7 +295,8 @@ def test_opening_without_a_dimension_takes_the_mapped_one(server):
 
 
 def test_replace_source_deletes_by_query_bulk_indexes_then_refreshes_once(server, index):
-    index.replace_source("spec.pdf", [chunk("c1", page=3), chunk("c2", page=4, vector=[0.0, 0.5, 0.5, 0.0])])
+    chunks = [chunk("c1", page=3), chunk("c2", page=4, vector=[0.0, 0.5, 0.5, 0.0])]
+    index.replace_source("spec.pdf", chunks, "f00d")
 
     assert [(r.method, r.path, r.query) for r in server.requests] == [
         ("POST", "/plumb-chunks/_delete_by_query", {}),
@@ -304,9 +307,11 @@ def test_replace_source_deletes_by_query_bulk_indexes_then_refreshes_once(server
     half = float(np.float32(0.5) / np.linalg.norm(np.array([0.5, 0.5], dtype=np.float32)))
     assert server.requests[1].body == [
         {"index": {"_index": INDEX, "_id": "c1"}},
-        {"chunk_id": "c1", "source": "spec.pdf", "page": 3, "text": "text of c1", "vector": [1.0, 0.0, 0.0, 0.0]},
+        {"chunk_id": "c1", "source": "spec.pdf", "fingerprint": "2:f00d", "page": 3, "text": "text of c1",
+         "vector": [1.0, 0.0, 0.0, 0.0]},
         {"index": {"_index": INDEX, "_id": "c2"}},
-        {"chunk_id": "c2", "source": "spec.pdf", "page": 4, "text": "text of c2", "vector": [0.0, half, half, 0.0]},
+        {"chunk_id": "c2", "source": "spec.pdf", "fingerprint": "2:f00d", "page": 4, "text": "text of c2",
+         "vector": [0.0, half, half, 0.0]},
     ]
 
 
@@ -530,6 +535,46 @@ def test_sources_counts_chunks_per_document_with_a_terms_aggregation(server, ind
     assert server.requests[0].body == {"size": 0, "aggs": {"sources": {"terms": {"field": "source", "size": 10000}}}}
 
 
+def test_fingerprints_are_read_in_one_aggregation_and_kept_only_for_whole_documents(server, index):
+    """A document's chunks carry "count:fingerprint"; one left part-written or mixed by a failed
+    bulk request, or written without a fingerprint, has none, so the next ingest writes it again."""
+    def bucket(source: str, count: int, *stamps: tuple[str, int]) -> dict:
+        inner = [{"key": key, "doc_count": n} for key, n in stamps]
+        return {"key": source, "doc_count": count, "stamps": {"buckets": inner}}
+
+    buckets = [
+        bucket("whole.pdf", 3, ("3:aa", 3)),
+        bucket("part.pdf", 2, ("3:bb", 2)),
+        bucket("mixed.pdf", 4, ("2:cc", 2), ("2:dd", 2)),
+        bucket("some-unstamped.pdf", 3, ("2:ee", 2)),
+        bucket("none.pdf", 3, ("3:", 3)),
+        bucket("old.pdf", 2),
+    ]
+    server.reply(
+        "POST",
+        "/plumb-chunks/_search",
+        (200, {"hits": {"hits": []}, "aggregations": {"sources": {"buckets": buckets}}}),
+    )
+
+    assert index.fingerprints() == {
+        "whole.pdf": "aa",
+        "part.pdf": "",
+        "mixed.pdf": "",
+        "some-unstamped.pdf": "",
+        "none.pdf": "",
+        "old.pdf": "",
+    }
+    assert server.requests[0].body == {
+        "size": 0,
+        "aggs": {
+            "sources": {
+                "terms": {"field": "source", "size": 10000},
+                "aggs": {"stamps": {"terms": {"field": "fingerprint", "size": 2}}},
+            }
+        },
+    }
+
+
 def test_drop_deletes_index_template_and_pipeline_skipping_what_is_gone(server, index):
     server.reply("DELETE", "/plumb-chunks", error_reply(404, "index_not_found_exception", "no such index"))
 
@@ -565,6 +610,7 @@ def test_an_unreachable_cluster_is_index_unavailable_naming_the_url():
         (lambda index: index.replace_source("spec.pdf", [chunk("c1")]), "indexing 'spec.pdf'"),
         (lambda index: index.delete_source("spec.pdf"), "deleting 'spec.pdf'"),
         (lambda index: index.sources(), "listing documents"),
+        (lambda index: index.fingerprints(), "listing documents"),
         (lambda index: index.get(["c1"]), "fetching chunks"),
     ],
 )

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli import _ingest_samples_if_empty, app
+from pipeline.documents import find_files
 from pipeline.errors import ConfigError
 from pipeline.ingest import IngestProgress, TokenSplitter, ingest_files, make_splitter
+from pipeline.settings import get_settings
 from tests.documents_factory import write_encrypted_pdf, write_pdf, write_scanned_pdf
 
 
@@ -27,23 +29,34 @@ def _hits(index, embedder, text, mode="keyword", k=5):
 
 def test_pages_survive_into_the_index(tmp_path: Path, index, embedder, splitter):
     pdf = write_pdf(tmp_path / "criteria.pdf", ["Scope.", "The basic wind speed is 120 mph.", "Frost depth is 42 inches."])
-    summary = ingest_files([pdf], index, embedder, splitter)
+    summary = ingest_files(find_files([pdf]), index, embedder, splitter)
     assert (summary.files, summary.pages, summary.chunks, summary.skipped) == (1, 3, 3, [])
     hit = _hits(index, embedder, "frost depth")[0]
     assert (hit.source, hit.page) == ("criteria.pdf", 3)
 
 
-def test_reingest_replaces_instead_of_duplicating(tmp_path: Path, index, embedder, splitter):
+def test_reingest_skips_an_unchanged_file_and_replaces_a_changed_one(tmp_path: Path, index, embedder, splitter):
     doc = tmp_path / "spec.md"
     doc.write_text("Cure concrete for 7 days.\n\n" + "Filler sentence about formwork. " * 40)
-    ingest_files([doc], index, embedder, splitter)
+    ingest_files(find_files([doc]), index, embedder, splitter)
     first = index.sources()["spec.md"]
-    ingest_files([doc], index, embedder, splitter)
+    again = ingest_files(find_files([doc]), index, embedder, splitter)
+    assert (again.unchanged, again.files, again.chunks) == (1, 0, 0)
     assert index.sources()["spec.md"] == first
     doc.write_text("Cure concrete for 14 days.")
-    ingest_files([doc], index, embedder, splitter)
+    changed = ingest_files(find_files([doc]), index, embedder, splitter)
+    assert (changed.unchanged, changed.files) == (0, 1)
     assert index.sources()["spec.md"] == 1
-    assert "14 days" in _hits(index, embedder, "cure concrete")[0].text
+    assert [hit.text for hit in _hits(index, embedder, "cure concrete")] == ["Cure concrete for 14 days."]
+
+
+def test_changed_chunk_settings_or_ocr_ingest_an_unchanged_file_again(tmp_path: Path, index, embedder, splitter):
+    pdf = write_pdf(tmp_path / "criteria.pdf", ["Scope.", "The basic wind speed is 120 mph."])
+    assert ingest_files(find_files([pdf]), index, embedder, splitter).files == 1
+    assert ingest_files(find_files([pdf]), index, embedder, make_splitter(embedder, 60, 0)).files == 1
+    assert ingest_files(find_files([pdf]), index, embedder, make_splitter(embedder, 60, 10)).files == 1
+    assert ingest_files(find_files([pdf]), index, embedder, make_splitter(embedder, 60, 10), ocr=True).files == 1
+    assert ingest_files(find_files([pdf]), index, embedder, make_splitter(embedder, 60, 10), ocr=True).unchanged == 1
 
 
 def _paragraph(topic: str) -> str:
@@ -61,14 +74,14 @@ def test_an_old_chunk_id_finds_its_own_text_or_nothing_after_an_edit(tmp_path: P
     topics = ["Formwork", "Curing", "Note", "Reinforcement", "Note", "Inspection"]
     doc = tmp_path / "spec.md"
     doc.write_text("\n\n".join(_paragraph(topic) for topic in topics))
-    ingest_files([doc], index, embedder, splitter)
+    ingest_files(find_files([doc]), index, embedder, splitter)
     before = _chunks_of(index, embedder, "spec.md")
     assert len(before) == 6, "the two identical notes are two chunks with ids of their own"
 
     edited = ["Scope", *topics]
     edited[4] = "Rebar"
     doc.write_text("\n\n".join(_paragraph(topic) for topic in edited))
-    ingest_files([doc], index, embedder, splitter)
+    ingest_files(find_files([doc]), index, embedder, splitter)
     after = _chunks_of(index, embedder, "spec.md")
 
     for chunk_id, text in before.items():
@@ -97,7 +110,7 @@ def test_a_dense_schedule_is_split_so_the_model_reads_every_chunk_whole(tmp_path
     assert embedder.count_cut([schedule]) == 1, "whole, the schedule is longer than the model reads"
     doc = tmp_path / "beams.md"
     doc.write_text(schedule)
-    summary = ingest_files([doc], index, embedder, make_splitter(embedder, 200, 40))
+    summary = ingest_files(find_files([doc]), index, embedder, make_splitter(embedder, 200, 40))
     assert summary.chunks == 3 and summary.cut == 0
     question = "How thick are the end plates?"
     hits = index.search(question, embedder.encode_one(question), 5, mode="dense")
@@ -122,7 +135,7 @@ def test_chunks_longer_than_the_model_reads_are_refused_or_counted(tmp_path: Pat
         make_splitter(embedder, 300, 40)
     doc = tmp_path / "beams.md"
     doc.write_text(_beam_schedule())
-    summary = ingest_files([doc], index, embedder, TokenSplitter(embedder.tokenizer, 600, 0))
+    summary = ingest_files(find_files([doc]), index, embedder, TokenSplitter(embedder.tokenizer, 600, 0))
     assert (summary.chunks, summary.cut) == (1, 1)
 
 
@@ -131,7 +144,8 @@ def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index
     locked = write_encrypted_pdf(tmp_path / "locked.pdf", good)
     (tmp_path / "empty.md").write_text("")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
-    summary = ingest_files([locked, tmp_path / "empty.md", tmp_path / "broken.pdf", good], index, embedder, splitter)
+    files = find_files([locked, tmp_path / "empty.md", tmp_path / "broken.pdf", good])
+    summary = ingest_files(files, index, embedder, splitter)
     assert summary.files == 1 and list(index.sources()) == ["good.pdf"]
     assert [reason.split(":")[0] for reason in summary.skipped] == ["locked.pdf", "empty.md", "broken.pdf"]
 
@@ -152,7 +166,8 @@ def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, em
         files.append(tmp_path / name)
     (tmp_path / "empty.md").write_text("")
     seen: list[IngestProgress] = []
-    summary = ingest_files([files[0], tmp_path / "empty.md", *files[1:]], index, embedder, splitter, seen.append)
+    named = find_files([files[0], tmp_path / "empty.md", *files[1:]])
+    summary = ingest_files(named, index, embedder, splitter, seen.append)
     assert (summary.files, summary.chunks, len(summary.skipped)) == (4, 4, 1)
     assert seen[-1] == IngestProgress(files=5, files_read=5, chunks=4, chunks_encoded=4)
     for name, text in topics.items():
@@ -167,7 +182,8 @@ def test_progress_counts_chunks_batch_by_batch(tmp_path: Path, index, embedder, 
     clauses = [f"Clause {n}: the anchor bolt spacing is {n * 25} mm{'.' * (n % 5)}" for n in range(1, 19)]
     (tmp_path / "bolts.md").write_text("\n\n".join(clauses))
     seen: list[IngestProgress] = []
-    summary = ingest_files([tmp_path / "bolts.md"], index, embedder, make_splitter(embedder, 20, 0), seen.append)
+    bolts = find_files([tmp_path / "bolts.md"])
+    summary = ingest_files(bolts, index, embedder, make_splitter(embedder, 20, 0), seen.append)
     assert summary.chunks == 18
     assert seen[0] == IngestProgress(files=1, files_read=1, chunks=18, chunks_encoded=0)
     assert [state.chunks_encoded for state in seen[1:]] == [4, 8, 12, 16, 18]
@@ -186,14 +202,66 @@ def test_cli_ingest_summary_and_delete(tmp_path: Path):
     result = runner.invoke(app, ["ingest", "docs"])
     assert result.exit_code == 0, result.output
     assert "Ingested 2 files, 3 pages, 3 chunks" in result.output
+    assert "unchanged, skipped: 0; unreadable, skipped: 1" in result.output
     assert "0 chunks too long for the embedding model (cut)" in result.output
-    assert "Skipped docs/empty.txt: holds no text" in result.output
+    assert "Skipped empty.txt: holds no text" in result.output
     result = runner.invoke(app, ["ingest", "--delete", "docs/a.pdf"])
-    assert result.exit_code == 0 and "Removed docs/a.pdf (2 chunks)" in result.output
+    assert result.exit_code == 1
+    assert "No document named 'docs/a.pdf' is indexed; did you mean 'a.pdf'?" in result.output
+    result = runner.invoke(app, ["ingest", "--delete", "a.pdf"])
+    assert result.exit_code == 0 and "Removed a.pdf (2 chunks)" in result.output
     result = runner.invoke(app, ["index", "sources"])
-    assert "docs/b.md" in result.output and "a.pdf" not in result.output
-    result = runner.invoke(app, ["ingest", "--delete", "docs/a.pdf"])
-    assert result.exit_code == 1 and "No document named 'docs/a.pdf'" in result.output
+    assert "b.md" in result.output and "a.pdf" not in result.output
+    result = runner.invoke(app, ["ingest", "--delete", "nothing-like-it.html"])
+    assert result.exit_code == 1
+    assert "No document named 'nothing-like-it.html' is indexed; `plumb index sources` lists them." in result.output
+
+
+def test_one_file_ingested_from_three_working_directories_is_one_source(tmp_path: Path, monkeypatch):
+    """By a relative path, by an absolute path from elsewhere, and in a new process from a third
+    directory: one source; the second and third runs skip the unchanged file, and an edit replaces it."""
+    docs = tmp_path / "project" / "docs"
+    docs.mkdir(parents=True)
+    (docs / "prices.md").write_text("Ready-mix concrete costs 140 dollars per cubic yard.")
+    monkeypatch.chdir(tmp_path / "project")
+    first = CliRunner().invoke(app, ["ingest", "docs/prices.md"])
+    assert first.exit_code == 0 and "Ingested 1 files" in first.output, first.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    second = CliRunner().invoke(app, ["ingest", str(docs / "prices.md")])
+    assert "Ingested 0 files" in second.output and "unchanged, skipped: 1;" in second.output, second.output
+    code = "from pipeline.cli import app\napp(['ingest', '../project/docs/prices.md'], standalone_mode=False)\n"
+    third = subprocess.run(
+        [sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert third.returncode == 0, third.stderr
+    assert "unchanged, skipped: 1;" in third.stdout, third.stdout
+    (docs / "prices.md").write_text("Ready-mix concrete costs 150 dollars per cubic yard.")
+    fourth = CliRunner().invoke(app, ["ingest", "../project/docs"])
+    assert "Ingested 1 files" in fourth.output and "unchanged, skipped: 0;" in fourth.output, fourth.output
+    assert CliRunner().invoke(app, ["index", "sources"]).output.split() == ["1", "prices.md"]
+
+
+def test_cli_collection_prefixes_the_names_below_the_folder(tmp_path: Path):
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "prices.md").write_text("Ready-mix concrete costs 140 dollars per cubic yard.")
+    (tmp_path / "docs" / "sub" / "rebar.md").write_text("Rebar costs 900 dollars per ton.")
+    result = CliRunner().invoke(app, ["ingest", "--collection", "costs", "docs"])
+    assert result.exit_code == 0, result.output
+    listed = CliRunner().invoke(app, ["index", "sources"]).output
+    assert listed.split() == ["1", "costs/prices.md", "1", "costs/sub/rebar.md"]
+    result = CliRunner().invoke(app, ["ingest", "--delete", "costs/sub/rebar.md"])
+    assert "Removed costs/sub/rebar.md (1 chunks)" in result.output
+
+
+def test_samples_are_cited_by_their_file_names_not_the_data_folder(tmp_path: Path):
+    settings = get_settings()
+    _ingest_samples_if_empty(settings)
+    result = CliRunner().invoke(app, ["index", "sources"])
+    names = result.output.split()[1::2]
+    assert names == ["concrete-spec.md", "design-criteria.pdf", "submittal-procedures.html"]
 
 
 def test_cli_refuses_missing_paths(tmp_path: Path):
@@ -211,11 +279,11 @@ def test_cli_ingest_goes_on_past_bad_names_legacy_encodings_and_scans(tmp_path: 
     write_scanned_pdf(folder / "scan.pdf", ["Cover sheet of the soil report.", "Boring B-1 log."], scanned={2})
     result = CliRunner().invoke(app, ["ingest", "docs"])
     assert result.exit_code == 0, result.output
-    assert "Skipped docs/men\\xfc.md: the file name is not UTF-8" in result.output
-    assert "Note docs/scan.pdf: no text layer on page 2 (scanned?); `--ocr` reads them." in result.output
+    assert "Skipped men\\xfc.md: the file name is not UTF-8" in result.output
+    assert "Note scan.pdf: no text layer on page 2 (scanned?); `--ocr` reads them." in result.output
     assert "Ingested 2 files, 2 pages, 2 chunks" in result.output
     result = CliRunner().invoke(app, ["index", "sources"])
-    assert "docs/legacy.txt" in result.output and "docs/scan.pdf" in result.output
+    assert "legacy.txt" in result.output and "scan.pdf" in result.output
 
 
 def test_cli_ingest_ocr_reads_scanned_pages(tmp_path: Path):
@@ -224,7 +292,7 @@ def test_cli_ingest_ocr_reads_scanned_pages(tmp_path: Path):
     write_scanned_pdf(folder / "soil.pdf", ["Soil report cover.", "Groundwater was met at 12 feet."], scanned={2})
     result = CliRunner().invoke(app, ["ingest", "--ocr", "docs"])
     assert result.exit_code == 0, result.output
-    assert "Note docs/soil.pdf: page 2 read by OCR." in result.output
+    assert "Note soil.pdf: page 2 read by OCR." in result.output
     assert "Ingested 1 files, 2 pages, 2 chunks" in result.output
 
 
@@ -242,7 +310,7 @@ def test_listing_and_deleting_documents_load_no_embedding_model(tmp_path: Path, 
     never import sentence-transformers: the index knows its own dimension."""
     (tmp_path / "a.md").write_text("Frost depth is 42 inches.")
     (tmp_path / "b.md").write_text("The basic wind speed is 120 mph.")
-    ingest_files([tmp_path / "a.md", tmp_path / "b.md"], index, embedder, splitter)
+    ingest_files(find_files([tmp_path / "a.md", tmp_path / "b.md"]), index, embedder, splitter)
     index.close()
     code = (
         "import sys\nfrom pipeline.cli import app\n"

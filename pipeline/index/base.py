@@ -42,8 +42,10 @@ class Hit:
 class ChunkIndex(Protocol):
     """A persistent index of chunks with dense, keyword and hybrid search."""
 
-    def replace_source(self, source: str, chunks: Sequence[Chunk]) -> None:
-        """Make `chunks` the only chunks of `source` (re-ingesting never duplicates)."""
+    def replace_source(self, source: str, chunks: Sequence[Chunk], fingerprint: str = "") -> None:
+        """Make `chunks` the only chunks of `source` (re-ingesting never duplicates), and remember
+        `fingerprint` for it: ingestion's digest of the file and its chunk settings, compared on the
+        next run to skip an unchanged file ("": none, never skipped)."""
 
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`; returns how many were removed."""
@@ -64,6 +66,9 @@ class ChunkIndex(Protocol):
 
     def sources(self) -> dict[str, int]:
         """Every indexed document with its number of chunks."""
+
+    def fingerprints(self) -> dict[str, str]:
+        """Every indexed document with the fingerprint it was last written with ("" when none)."""
 
     def close(self) -> None:
         """Release files and connections."""

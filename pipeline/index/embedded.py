@@ -63,12 +63,12 @@ class EmbeddedIndex:
         self._lock = threading.Lock()
         self._snapshot = self._load(self._store)
 
-    def replace_source(self, source: str, chunks: Sequence[Chunk]) -> None:
+    def replace_source(self, source: str, chunks: Sequence[Chunk], fingerprint: str = "") -> None:
         chunks = checked_chunks(source, chunks, self._width())
-        self._write(source, chunks)
+        self._write(source, chunks, fingerprint)
 
     def delete_source(self, source: str) -> int:
-        return self._write(source, [])
+        return self._write(source, [], "")
 
     def search(
         self,
@@ -105,6 +105,9 @@ class EmbeddedIndex:
     def sources(self) -> dict[str, int]:
         return {block.source: block.count for block in self._current().blocks.values()}
 
+    def fingerprints(self) -> dict[str, str]:
+        return {block.source: block.fingerprint for block in self._current().blocks.values()}
+
     def close(self) -> None:
         with self._lock:
             self._store = None
@@ -124,7 +127,7 @@ class EmbeddedIndex:
         that lands meanwhile makes the snapshot look stale (and reload) rather than be missed."""
         opstamp = store.committed_opstamp()
         searcher = store.latest_searcher()
-        stored = sorted(store.read_all(searcher), key=lambda pair: (pair[1].source, pair[0]))
+        stored = sorted(store.read_all(searcher), key=lambda row: (row[1].source, row[0]))
         if stored and self._dimension is None:
             self._dimension = stored[0][1].vector.shape[0]
         if stored and stored[0][1].vector.shape != (self._dimension,):
@@ -133,7 +136,9 @@ class EmbeddedIndex:
                 f"embedding model makes {self._dimension}-wide ones: use the model the index was built "
                 "with, or move the index away and ingest the documents again."
             )
-        return Snapshot.from_chunks([chunk for _, chunk in stored], self._dimension or 0, searcher, opstamp)
+        chunks = [chunk for _, chunk, _ in stored]
+        fingerprints = {chunk.source: fingerprint for _, chunk, fingerprint in stored}
+        return Snapshot.from_chunks(chunks, fingerprints, self._dimension or 0, searcher, opstamp)
 
     def _current(self) -> Snapshot:
         """The snapshot of the latest commit, reloaded if another process has committed since."""
@@ -147,8 +152,8 @@ class EmbeddedIndex:
                 self._snapshot = self._load(store)
             return self._snapshot
 
-    def _write(self, source: str, chunks: Sequence[Chunk]) -> int:
-        """Replace `source`'s chunks in one commit; returns how many chunks it had."""
+    def _write(self, source: str, chunks: Sequence[Chunk], fingerprint: str) -> int:
+        """Replace `source`'s chunks and fingerprint in one commit; returns how many chunks it had."""
         with self._lock:
             store = self._open_store()
             with store.writer() as writer:
@@ -158,9 +163,9 @@ class EmbeddedIndex:
                 block = snapshot.block(source)
                 if block is None and not chunks:
                     return 0
-                writer.replace(source, chunks)
+                writer.replace(source, chunks, fingerprint)
                 opstamp = writer.commit()
-                self._snapshot = snapshot.replaced(source, chunks, store.latest_searcher(), opstamp)
+                self._snapshot = snapshot.replaced(source, chunks, fingerprint, store.latest_searcher(), opstamp)
         return block.count if block else 0
 
     def _keyword(self, snapshot: Snapshot, query: str, k: int, source: str | None) -> list[tuple[int, float]]:

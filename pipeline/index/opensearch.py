@@ -37,6 +37,10 @@ BULK_MAX_RETRIES = 3
 BULK_INITIAL_BACKOFF_S = 1
 # A terms aggregation returns at most this many documents; far more than one deployment holds.
 MAX_SOURCES = 10_000
+# Every chunk carries its document's fingerprint (see `ChunkIndex.replace_source`) with the number of
+# chunks written with it, as "12:<fingerprint>"; one aggregation over the keyword lists them all, and
+# a document that a failed bulk request left part-written or mixed is seen not to match its count.
+FINGERPRINT_FIELD = {"type": "keyword"}
 
 
 def index_template(index: str, dimension: int) -> dict[str, Any]:
@@ -57,6 +61,7 @@ def index_template(index: str, dimension: int) -> dict[str, Any]:
                 "properties": {
                     "chunk_id": {"type": "keyword"},
                     "source": {"type": "keyword"},
+                    "fingerprint": FINGERPRINT_FIELD,
                     "page": {"type": "integer"},
                     "text": {"type": "text", "analyzer": "english", "similarity": "BM25"},
                     "vector": {
@@ -199,7 +204,8 @@ class OpenSearchIndex:
     @classmethod
     def create(cls, settings: Settings, dimension: int) -> Self:
         """What `plumb index init` runs: put the index template and the search pipeline (both
-        idempotent) and create the index if it is missing; returns it opened.
+        idempotent) and create the index if it is missing, else add the `fingerprint` field to its
+        mapping (an index made before documents had fingerprints); returns it opened.
 
         Creating and tolerating 'already exists' rather than checking first is safe when several
         init jobs start at once.
@@ -214,6 +220,8 @@ class OpenSearchIndex:
                 if exc.error != "resource_already_exists_exception":
                     raise
                 index._check_dimension()
+                added = {"properties": {"fingerprint": FINGERPRINT_FIELD}}
+                index._client.indices.put_mapping(index=index._index, body=added)
         return index
 
     def _mapped_dimension(self) -> int | None:
@@ -230,11 +238,12 @@ class OpenSearchIndex:
                 "(or delete the old index) and run `plumb index init`, then ingest the documents again."
             )
 
-    def replace_source(self, source: str, chunks: Sequence[Chunk]) -> None:
+    def replace_source(self, source: str, chunks: Sequence[Chunk], fingerprint: str = "") -> None:
         """Delete the document's chunks, index the new ones, then refresh once, so that searches
         switch from the old version to the new one in one step (atomically with one primary shard
         and one writer at a time). If indexing fails, nothing is refreshed: searches keep seeing
-        the old version, and ingesting the document again repairs it."""
+        the old version, and ingesting the document again repairs it (a part-written document has
+        no fingerprint, see `fingerprints`)."""
         checked = checked_chunks(source, chunks, self._dimension)
         with self._errors(f"indexing {source!r}"):
             self._client.delete_by_query(index=self._index, body={"query": _source_term(source)})
@@ -244,7 +253,7 @@ class OpenSearchIndex:
                 info
                 for _, info in helpers.streaming_bulk(
                     self._client,
-                    (self._action(chunk) for chunk in checked),
+                    (self._action(chunk, f"{len(checked)}:{fingerprint}") for chunk in checked),
                     max_retries=BULK_MAX_RETRIES,
                     initial_backoff=BULK_INITIAL_BACKOFF_S,
                     raise_on_error=False,
@@ -269,7 +278,7 @@ class OpenSearchIndex:
             response = self._client.mget(index=self._index, body={"ids": list(chunk_ids)}, realtime=False)
         return [_chunk(doc["_source"]) for doc in response["docs"] if doc.get("found")]
 
-    def _action(self, chunk: Chunk) -> dict[str, Any]:
+    def _action(self, chunk: Chunk, stamp: str) -> dict[str, Any]:
         # The chunk id is the document id, so a bulk request retried after a timeout
         # overwrites what it already wrote instead of duplicating it.
         return {
@@ -278,6 +287,7 @@ class OpenSearchIndex:
             "_source": {
                 "chunk_id": chunk.chunk_id,
                 "source": chunk.source,
+                "fingerprint": stamp,
                 "page": chunk.page,
                 "text": chunk.text,
                 "vector": chunk.vector.tolist(),
@@ -323,6 +333,24 @@ class OpenSearchIndex:
         with self._errors("listing documents"):
             response = self._client.search(index=self._index, body=body)
         return {bucket["key"]: bucket["doc_count"] for bucket in response["aggregations"]["sources"]["buckets"]}
+
+    def fingerprints(self) -> dict[str, str]:
+        """One aggregation of the stamps (FINGERPRINT_FIELD) per document. A document gets its
+        fingerprint only when every one of its chunks carries the same stamp and their number is
+        the one stamped; otherwise (a bulk request that failed part-way) "", so it is ingested again."""
+        stamps = {"terms": {"field": "fingerprint", "size": 2}}
+        body = {
+            "size": 0,
+            "aggs": {"sources": {"terms": {"field": "source", "size": MAX_SOURCES}, "aggs": {"stamps": stamps}}},
+        }
+        with self._errors("listing documents"):
+            response = self._client.search(index=self._index, body=body)
+        found = {}
+        for bucket in response["aggregations"]["sources"]["buckets"]:
+            keys = [stamp["key"] for stamp in bucket["stamps"]["buckets"]]
+            count, _, fingerprint = keys[0].partition(":") if len(keys) == 1 else ("", "", "")
+            found[bucket["key"]] = fingerprint if count == str(bucket["doc_count"]) else ""
+        return found
 
     def drop(self) -> None:
         """Delete the index, its template and its search pipeline; what is already gone is skipped."""

@@ -7,7 +7,7 @@ need no lock. Rows are grouped by source, which makes a source one slice of the 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import tantivy
@@ -19,11 +19,12 @@ from pipeline.index.tantivy_store import source_key
 
 @dataclass(frozen=True)
 class Block:
-    """The rows of one source: `start` to `start + count`."""
+    """The rows of one source: `start` to `start + count`, and the fingerprint they were written with."""
 
     source: str
     start: int
     count: int
+    fingerprint: str
 
 
 def _matrix(chunks: Sequence[Chunk], dimension: int) -> np.ndarray:
@@ -44,14 +45,19 @@ class Snapshot:
 
     @classmethod
     def from_chunks(
-        cls, chunks: Sequence[Chunk], dimension: int, searcher: tantivy.Searcher, opstamp: int
+        cls,
+        chunks: Sequence[Chunk],
+        fingerprints: dict[str, str],
+        dimension: int,
+        searcher: tantivy.Searcher,
+        opstamp: int,
     ) -> "Snapshot":
-        """A snapshot of `chunks`, which must come grouped by source."""
+        """A snapshot of `chunks`, which must come grouped by source; `fingerprints` by source."""
         blocks: dict[int, Block] = {}
         for row, chunk in enumerate(chunks):
             key = source_key(chunk.source)
             count = blocks[key].count if key in blocks else 0
-            blocks[key] = Block(chunk.source, row - count, count + 1)
+            blocks[key] = Block(chunk.source, row - count, count + 1, fingerprints[chunk.source])
         vectors = _matrix(chunks, dimension)
         return cls(
             vectors=vectors,
@@ -68,17 +74,19 @@ class Snapshot:
     def block(self, source: str) -> Block | None:
         return self.blocks.get(source_key(source))
 
-    def replaced(self, source: str, chunks: Sequence[Chunk], searcher: tantivy.Searcher, opstamp: int) -> "Snapshot":
+    def replaced(
+        self, source: str, chunks: Sequence[Chunk], fingerprint: str, searcher: tantivy.Searcher, opstamp: int
+    ) -> "Snapshot":
         """This snapshot with `chunks` as the only rows of `source` (none: the source is gone)."""
-        old = self.block(source) or Block(source, len(self.chunk_ids), 0)
+        old = self.block(source) or Block(source, len(self.chunk_ids), 0, "")
         start, stop = old.start, old.start + old.count
         blocks = {
-            key: block if block.start < start else Block(block.source, block.start - old.count, block.count)
+            key: block if block.start < start else replace(block, start=block.start - old.count)
             for key, block in self.blocks.items()
             if key != source_key(source)
         }
         if chunks:
-            blocks[source_key(source)] = Block(source, len(self.chunk_ids) - old.count, len(chunks))
+            blocks[source_key(source)] = Block(source, len(self.chunk_ids) - old.count, len(chunks), fingerprint)
         added = _matrix(chunks, self.vectors.shape[1])
         vectors = np.concatenate([self.vectors[:start], self.vectors[stop:], added])
         partitions = self.partitions and self.partitions.replaced(start, stop, added)

@@ -37,6 +37,7 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("source_key", fast=True)
     builder.add_unsigned_field("position", stored=True, fast=True)
     builder.add_text_field("chunk_id", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("fingerprint", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("page", stored=True)
     builder.add_text_field("text", stored=True, tokenizer_name=ANALYZER, index_option="freq")
     builder.add_bytes_field("vector", stored=True)
@@ -70,7 +71,8 @@ class ChunkWriter:
         self._writer = writer
         self.base_opstamp: int = writer.commit_opstamp
 
-    def replace(self, source: str, chunks: Sequence[Chunk]) -> None:
+    def replace(self, source: str, chunks: Sequence[Chunk], fingerprint: str) -> None:
+        """Delete `source`'s chunks and add `chunks`, each carrying the source's `fingerprint`."""
         self._writer.delete_documents_by_term("source", source)
         key = source_key(source)
         for position, chunk in enumerate(chunks):
@@ -79,6 +81,7 @@ class ChunkWriter:
             document.add_unsigned("source_key", key)
             document.add_unsigned("position", position)
             document.add_text("chunk_id", chunk.chunk_id)
+            document.add_text("fingerprint", fingerprint)
             document.add_integer("page", chunk.page)
             document.add_text("text", chunk.text)
             document.add_bytes("vector", np.asarray(chunk.vector, dtype=np.float32).tobytes())
@@ -159,8 +162,8 @@ class TantivyStore:
                     ) from error
                 time.sleep(0.05)
 
-    def read_all(self, searcher: tantivy.Searcher) -> list[tuple[int, Chunk]]:
-        """Every chunk the searcher sees, with its position in its source."""
+    def read_all(self, searcher: tantivy.Searcher) -> list[tuple[int, Chunk, str]]:
+        """Every chunk the searcher sees, with its position in its source and its source's fingerprint."""
         if searcher.num_docs == 0:
             return []
         hits = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits
@@ -174,7 +177,7 @@ class TantivyStore:
                 text=document.get_first("text"),
                 vector=np.frombuffer(document.get_first("vector"), dtype=np.float32),
             )
-            chunks.append((document.get_first("position"), chunk))
+            chunks.append((document.get_first("position"), chunk, document.get_first("fingerprint")))
         return chunks
 
     def find_ids(self, searcher: tantivy.Searcher, chunk_ids: Sequence[str]) -> list[tuple[int, int]]:
