@@ -2,7 +2,7 @@
 (`--shard I/N`), into the real embedded index with the real packaged embedding model."""
 
 import uuid
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -77,6 +77,14 @@ def test_documents_are_named_by_their_key_below_the_prefix(bucket):
         "manuals-old/curing.md"
     }
     assert {d.source for d in list_documents(f"s3://{bucket}/manuals", client, "specs")} == {f"specs/{s}" for s in ALL}
+
+
+def test_a_listing_longer_than_one_page_is_read_to_the_end(bucket):
+    client = boto3.client("s3")
+    with ThreadPoolExecutor(8) as pool:  # S3 returns at most 1,000 keys a page
+        list(pool.map(lambda n: client.put_object(Bucket=bucket, Key=f"many/note-{n:04d}.txt", Body=b"x"), range(1001)))
+    documents = list_documents(f"s3://{bucket}/many", client)
+    assert len(documents) == 1001 and documents[-1].source == "note-1000.txt"
 
 
 def test_a_set_in_s3_and_a_local_copy_of_it_are_the_same_documents(bucket, tmp_path):
