@@ -7,8 +7,9 @@
   through ECS Service Connect at http://vllm:8000;
 - the feedback tables in DynamoDB, the chunk index in an OpenSearch domain inside the VPC, and an
   S3 bucket for documents to ingest, training exports and LoRA adapters;
-- two one-off or scheduled jobs on Fargate: ingest (creates the index, indexes documents) and the
-  nightly feedback export.
+- ingestion as an AWS Batch array job on Fargate: each child creates the index if it is missing and
+  indexes its shard of s3://bucket/documents/ (`--shard` from the child's array index);
+- the nightly feedback export, an ECS task on Fargate.
 
 Each task has its own IAM role with only what it uses.
 """
@@ -16,8 +17,9 @@ Each task has its own IAM role with only what it uses.
 import json
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Size, Stack
 from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_batch as batch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -44,6 +46,12 @@ INDEX_NAME = "plumb-chunks"
 DOCUMENTS_PREFIX = "documents/"
 EXPORTS_PREFIX = "exports/"
 ADAPTERS_PREFIX = "adapters/"
+# At most this many vCPUs of ingest workers run at once (16 two-vCPU workers); more children of an
+# array job wait in the queue. It also bounds the bulk writes the OpenSearch domain receives at once.
+INGEST_MAX_VCPUS = 32
+# Each child of the ingest array job is worker I of N: Batch numbers children from 0 and tells each
+# the array's size; a job submitted without an array is the only worker.
+INGEST_SHARD = "$((${AWS_BATCH_JOB_ARRAY_INDEX:-0} + 1))/${AWS_BATCH_JOB_ARRAY_SIZE:-1}"
 # An answer streams for tens of seconds; Service Connect's proxy would cut it at 15 s by default.
 LLM_REQUEST_TIMEOUT = Duration.minutes(5)
 # The ALB's session (and sticky cookie) outlives a working day so users are not sent to sign in
@@ -377,33 +385,50 @@ class PlumblineStack(Stack):
     # --- jobs ------------------------------------------------------------------------------------
 
     def _ingest_job(self) -> None:
-        """Run on demand (`aws ecs run-task`): copies s3://bucket/documents/ into the task, creates
-        the index template, search pipeline and index, and indexes every document."""
+        """An AWS Batch array job on Fargate, submitted on demand (`aws batch submit-job
+        --array-properties size=N`, docs/production.md): every child creates the index template,
+        search pipeline and index if missing (safe when many start at once), then reads its shard of
+        s3://bucket/documents/ straight from S3 and bulk-writes it to OpenSearch.
+
+        Batch rather than N ECS tasks: one submission starts the N workers and gives each its
+        number and N (AWS_BATCH_JOB_ARRAY_INDEX and _SIZE, the `--shard`), the queue holds the
+        children that do not fit under INGEST_MAX_VCPUS, a failed child is retried alone, and the
+        parent job tells when the whole set is in. Retrying is safe: a worker skips the documents
+        that are already indexed unchanged."""
         self.bucket.grant_read(self.ingest_role, f"{DOCUMENTS_PREFIX}*")
-        task = ecs.FargateTaskDefinition(
-            self, "IngestTask", cpu=2048, memory_limit_mib=8192, task_role=self.ingest_role
+        compute = batch.FargateComputeEnvironment(
+            self,
+            "IngestCompute",
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[self.jobs_sg],
+            maxv_cpus=INGEST_MAX_VCPUS,
         )
-        task.add_volume(name="documents")
-        sync = task.add_container(
-            "documents",
-            image=ecs.ContainerImage.from_registry(AWS_CLI_IMAGE),
-            command=["s3", "sync", f"s3://{self.bucket.bucket_name}/{DOCUMENTS_PREFIX}", "/documents"],
-            essential=False,
-            logging=_logs("ingest-documents"),
+        queue = batch.JobQueue(
+            self,
+            "IngestQueue",
+            compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)],
         )
-        sync.add_mount_points(ecs.MountPoint(container_path="/documents", source_volume="documents", read_only=False))
-        ingest = task.add_container(
-            "ingest",
-            image=self.image,
-            command=["sh", "-c", "plumb index init && plumb ingest /documents"],
-            environment=self._app_environment(),
-            logging=_logs("ingest"),
+        documents = f"s3://{self.bucket.bucket_name}/{DOCUMENTS_PREFIX.rstrip('/')}"
+        job = batch.EcsJobDefinition(
+            self,
+            "IngestJob",
+            container=batch.EcsFargateContainerDefinition(
+                self,
+                "IngestContainer",
+                image=self.image,
+                cpu=2,
+                memory=Size.gibibytes(8),
+                command=["sh", "-c", f"plumb index init && plumb ingest {documents} --shard {INGEST_SHARD}"],
+                environment=self._app_environment(),
+                job_role=self.ingest_role,
+                logging=_logs("ingest"),
+            ),
+            retry_attempts=3,
+            timeout=Duration.hours(12),
         )
-        ingest.add_mount_points(ecs.MountPoint(container_path="/documents", source_volume="documents", read_only=True))
-        ingest.add_container_dependencies(
-            ecs.ContainerDependency(container=sync, condition=ecs.ContainerDependencyCondition.SUCCESS)
-        )
-        CfnOutput(self, "IngestTaskDefinition", value=task.task_definition_arn)
+        CfnOutput(self, "IngestJobQueue", value=queue.job_queue_arn)
+        CfnOutput(self, "IngestJobDefinition", value=job.job_definition_arn)
 
     def _export_job(self) -> None:
         """Every night: the feedback of the past days as TRL datasets under s3://bucket/exports/."""

@@ -3,7 +3,7 @@ and a non-zero exit; everything heavy is imported inside the command that needs 
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,10 @@ from rich.table import Table
 from pipeline.errors import PlumbError
 from pipeline.export.command import export_command
 from pipeline.settings import get_settings
+
+if TYPE_CHECKING:
+    from pipeline.ingest import DocumentFile
+    from pipeline.shards import Shard
 
 app = typer.Typer(help="Plumbline: document Q&A with page-exact citations that learns from feedback.", no_args_is_help=True)
 db_app = typer.Typer(help="The DynamoDB tables for turns and feedback.", no_args_is_help=True)
@@ -50,7 +54,9 @@ app.command("export")(reported(export_command))
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (searched recursively).")] = None,
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or folders (searched recursively), or s3://bucket/prefix.")
+    ] = None,
     collection: Annotated[
         str, typer.Option("--collection", help="Name the documents NAME/<path below the folder given>.")
     ] = "",
@@ -58,23 +64,33 @@ def ingest(
         str | None, typer.Option("--delete", help="Remove this document, named as citations and `plumb index sources` show it.")
     ] = None,
     ocr: Annotated[bool, typer.Option("--ocr", help="Read scanned PDF pages (no text layer) with Tesseract OCR.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="I/N: only worker I's share of N workers, chosen by a hash of each document's name."),
+    ] = None,
 ) -> None:
     """Index PDF, Markdown, HTML and text documents, or remove one with --delete. A document is named
-    by its path below the folder given (a file given alone: its file name), after --collection if set;
-    a file unchanged since it was last ingested with the same settings is skipped."""
-    run(_ingest, paths or [], collection, delete, ocr)
+    by its path below the folder given (a file given alone: its file name; an S3 object: its key
+    below the prefix), after --collection if set; a file unchanged since it was last ingested with
+    the same settings is skipped."""
+    run(_ingest, paths or [], collection, delete, ocr, shard)
 
 
-def _ingest(paths: list[Path], collection: str, delete: str | None, ocr: bool) -> None:
+def _ingest(paths: list[str], collection: str, delete: str | None, ocr: bool, shard: str | None) -> None:
     from tqdm import tqdm
 
-    from pipeline.documents import find_files
     from pipeline.ingest import ingest_files, make_splitter
     from pipeline.ocr import require_tesseract
+    from pipeline.shards import parse_shard
     from pipeline.wiring import make_embedder, open_index
 
+    share = parse_shard(shard) if shard else None
     if ocr:
         require_tesseract()
+    if not delete and not paths:
+        fail("Give files or folders to ingest, or --delete NAME.")
+    # Listed before the model loads, so that a wrong path or bucket is reported at once.
+    files = [] if delete else _documents(paths, collection, share)
     settings = get_settings()
     embedder = make_embedder(settings)
     index = open_index(settings, None if delete else embedder)  # a delete needs no model
@@ -82,9 +98,6 @@ def _ingest(paths: list[Path], collection: str, delete: str | None, ocr: bool) -
         if delete:
             _delete(index, delete)
             return
-        if not paths:
-            fail("Give files or folders to ingest, or --delete NAME.")
-        files = find_files(paths, collection)
         splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
         with tqdm(total=0, unit="chunk", desc="Reading") as bar:
             summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr)
@@ -100,6 +113,25 @@ def _ingest(paths: list[Path], collection: str, delete: str | None, ocr: bool) -
         f"unreadable, skipped: {len(summary.skipped)}; "
         f"{summary.cut} chunks too long for the embedding model (cut)."
     )
+
+
+def _documents(paths: list[str], collection: str, share: "Shard | None") -> "list[DocumentFile]":
+    """The documents that `paths` (local files and folders, s3:// URLs) hold, named after
+    `collection`; with `share`, only those of that shard."""
+    from pipeline.documents import find_files
+    from pipeline.s3_documents import is_s3_url, list_documents, make_s3_client
+
+    urls = [path for path in paths if is_s3_url(path)]
+    found: list[DocumentFile] = [*find_files([Path(path) for path in paths if not is_s3_url(path)], collection)]
+    if urls:
+        client = make_s3_client()
+        for url in urls:
+            found.extend(list_documents(url, client, collection))
+    if share is None:
+        return found
+    mine = [file for file in found if share.holds(file.source)]
+    console.print(f"Shard {share.number}/{share.count}: {len(mine)} of {len(found)} documents.")
+    return mine
 
 
 def _delete(index, name: str) -> None:

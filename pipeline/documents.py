@@ -13,6 +13,7 @@ that draw an image but hold no text are scans: named in a note, or read by OCR o
 """
 
 import codecs
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +47,19 @@ class Document:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to ingest and its source name: the name citations show and `--delete` takes."""
+    """A file to ingest and its source name: the name citations show and `--delete` takes (an
+    `ingest.DocumentFile`, as `s3_documents.S3Document` is)."""
 
     path: Path
     source: str
+
+    def version(self) -> str:
+        """The SHA-256 of the file's bytes, in hex; OSError when it cannot be read."""
+        with self.path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+
+    def read(self, ocr: bool) -> Document:
+        return read_document(self.path, ocr, self.source)
 
 
 def find_files(paths: list[Path], collection: str = "") -> list[SourceFile]:

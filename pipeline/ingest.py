@@ -8,22 +8,23 @@ never other text that took its place.
 
 A file whose bytes and chunk settings are those it was last ingested with is skipped: the index
 keeps each document's fingerprint (`file_fingerprint`), so a re-run in another process, or an
-ingest worker, knows it too.
+ingest worker, knows it too. A document is a local file (`documents.SourceFile`) or an object in S3
+(`s3_documents.S3Document`); both are a `DocumentFile`.
 """
 
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from pipeline.documents import Page, SourceFile, read_document
+from pipeline.documents import Document, Page
 from pipeline.embeddings import Embedder
 from pipeline.errors import ConfigError, IngestError
 from pipeline.index import Chunk, ChunkIndex
@@ -44,13 +45,28 @@ class IngestSummary:
     notes: list[str] = field(default_factory=list)  # about files indexed in part (pages with no text layer)
 
 
-def file_fingerprint(path: Path, embedder: Embedder, splitter: "TokenSplitter", ocr: bool) -> str:
-    """64 hex digits: sha256 of the file's bytes together with what shapes its chunks and vectors
-    (the embedding model, chunk and overlap tokens, and for a PDF whether OCR reads scans), so that
-    changing a setting ingests a file again rather than skipping it. OSError if it cannot be read."""
-    with path.open("rb") as file:
-        content = hashlib.file_digest(file, "sha256").hexdigest()
-    pdf_ocr = ocr and path.suffix.lower() == ".pdf"
+class DocumentFile(Protocol):
+    """A document to ingest, wherever it lives."""
+
+    @property
+    def source(self) -> str:
+        """The name citations show and `--delete` takes."""
+
+    def version(self) -> str:
+        """A value that changes whenever the content does: a local file's SHA-256, an S3 object's
+        ETag (known from the listing, so an unchanged object is never downloaded). OSError when it
+        cannot be had."""
+
+    def read(self, ocr: bool) -> Document:
+        """The document's pages (`documents.read_document`); IngestError when it cannot be read."""
+
+
+def file_fingerprint(file: DocumentFile, embedder: Embedder, splitter: "TokenSplitter", ocr: bool) -> str:
+    """64 hex digits: the file's version (`DocumentFile.version`) together with what shapes its chunks
+    and vectors (the embedding model, chunk and overlap tokens, and for a PDF whether OCR reads scans),
+    so that changing a setting ingests a file again rather than skipping it. OSError if it cannot be read."""
+    content = file.version()
+    pdf_ocr = ocr and PurePosixPath(file.source).suffix.lower() == ".pdf"
     settings = f"{embedder.model_name}\x00{splitter.chunk_tokens}\x00{splitter.overlap_tokens}\x00{pdf_ocr}"
     return hashlib.sha256(f"{content}\x00{settings}".encode()).hexdigest()
 
@@ -159,14 +175,14 @@ class IngestProgress:
 class ParsedFile:
     """One document read and split, waiting for its vectors."""
 
-    file: SourceFile
+    file: DocumentFile
     fingerprint: str
     pages: list[Page]
     pieces: list[tuple[str, Page, str]]
 
 
 def ingest_files(
-    files: list[SourceFile],
+    files: Sequence[DocumentFile],
     index: ChunkIndex,
     embedder: Embedder,
     splitter: TokenSplitter,
@@ -204,12 +220,12 @@ def ingest_files(
 
 
 def _parse(
-    file: SourceFile, known: str | None, embedder: Embedder, splitter: TokenSplitter, ocr: bool, summary: IngestSummary
+    file: DocumentFile, known: str | None, embedder: Embedder, splitter: TokenSplitter, ocr: bool, summary: IngestSummary
 ) -> ParsedFile | None:
     """`file` read and split; None when its fingerprint is `known` (counted in `summary.unchanged`)
     or it cannot be read (the reason added to `summary.skipped`)."""
     try:
-        fingerprint = file_fingerprint(file.path, embedder, splitter, ocr)
+        fingerprint = file_fingerprint(file, embedder, splitter, ocr)
     except OSError as exc:
         summary.skipped.append(f"{file.source}: cannot be read ({exc}).")
         return None
@@ -217,7 +233,7 @@ def _parse(
         summary.unchanged += 1
         return None
     try:
-        document = read_document(file.path, ocr, file.source)
+        document = file.read(ocr)
     except IngestError as exc:
         summary.skipped.append(str(exc))
         return None

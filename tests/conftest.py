@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.retrieval",
     "tests.fixtures.dynamo",
+    "tests.fixtures.s3",
 ]
 
 

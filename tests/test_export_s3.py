@@ -9,7 +9,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from pipeline.errors import PlumbError
 from pipeline.export.job import ExportConfig, main
@@ -18,15 +17,6 @@ from pipeline.feedback.dynamo import DynamoFeedbackStore
 from tests.export_factory import follow_up_pair, store_seeds
 
 BUCKET = "training-data"
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 Synthesis takes several seconds, so it runs once for the module.
 """
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -303,13 +304,60 @@ def test_every_plumb_variable_of_every_job_is_a_setting(resources):
 
 
 def test_jobs_run_the_commands_the_init_job_runs_locally(resources):
-    assert container(resources, "IngestTask", "ingest")["Command"] == [
-        "sh",
-        "-c",
-        "plumb index init && plumb ingest /documents",
-    ]
     assert container(resources, "ExportTask", "export")["Command"][:3] == ["plumb", "export", "--out"]
     one(resources, "AWS::Events::Rule")  # the nightly export
+
+
+def rendered(value: Any, bucket: str) -> str:
+    """A string of the template with the bucket's name put in for its reference."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        assert value["Ref"].startswith("DataBucket"), value
+        return bucket
+    separator, parts = value["Fn::Join"]
+    return separator.join(rendered(part, bucket) for part in parts)
+
+
+def test_ingest_is_a_batch_array_job_whose_children_are_the_shards(resources):
+    job = one(resources, "AWS::Batch::JobDefinition")
+    assert job["Type"] == "container" and job["PlatformCapabilities"] == ["FARGATE"]
+    container_props = job["ContainerProperties"]
+    assert container_props["JobRoleArn"]["Fn::GetAtt"][0].startswith("IngestTaskRole")
+    variables = env(container_props)
+    assert set(variables) <= SETTING_NAMES and variables["PLUMB_INDEX_BACKEND"] == "opensearch"
+    shell, flag, script = container_props["Command"]
+    assert (shell, flag) == ("sh", "-c")
+    script = rendered(script, "plumb-data")
+    for index, size, shard in [("0", "4", "1/4"), ("3", "4", "4/4"), (None, None, "1/1")]:
+        batch_env = {"AWS_BATCH_JOB_ARRAY_INDEX": index, "AWS_BATCH_JOB_ARRAY_SIZE": size} if index else {}
+        # The shell, as the container runs it, with `plumb` replaced by echo.
+        shown = subprocess.run(
+            ["sh", "-c", script.replace("plumb ", "echo plumb ")],
+            env={"PATH": "/usr/bin:/bin", **batch_env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        assert shown == ["plumb index init", f"plumb ingest s3://plumb-data/documents --shard {shard}"]
+
+    compute = one(resources, "AWS::Batch::ComputeEnvironment")
+    assert compute["ComputeResources"]["Type"] == "FARGATE" and compute["ComputeResources"]["MaxvCpus"] == 32
+    assert [g["Fn::GetAtt"][0] for g in compute["ComputeResources"]["SecurityGroupIds"]] == [
+        next(name for name in of_type(resources, "AWS::EC2::SecurityGroup") if name.startswith("JobsSg"))
+    ]
+    queue = one(resources, "AWS::Batch::JobQueue")
+    (order,) = queue["ComputeEnvironmentOrder"]
+    assert order["ComputeEnvironment"]["Fn::GetAtt"][0].startswith("IngestCompute")
+    assert not [name for name in of_type(resources, "AWS::ECS::TaskDefinition") if name.startswith("IngestTask")]
+
+
+def test_the_ingest_role_reads_only_the_documents_prefix(resources):
+    s3 = [s for s in statements(resources, "IngestTaskRole") if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    bucket = next(iter(of_type(resources, "AWS::S3::Bucket")))
+    assert {referenced(r) for s in s3 for r in as_list(s["Resource"])} == {bucket, f"{bucket}/documents/*"}
+    assert {a for s in s3 for a in as_list(s["Action"])} >= {"s3:GetObject*", "s3:List*"}
+    assert not [a for s in s3 for a in as_list(s["Action"]) if a.startswith(("s3:Put", "s3:Delete"))]
 
 
 def test_vllm_runs_on_a_gpu_with_the_same_image_and_adapters_as_docker_compose(resources):
