@@ -12,8 +12,8 @@ from pipeline.index import ChunkIndex, SearchMode
 
 
 class IndexRetriever(BaseRetriever):
-    """Embeds the query and searches the index; each Document carries source, page, chunk id,
-    the search score and the cosine similarity the chain uses to judge relevance."""
+    """Embeds the query and searches the index; each Document carries source, page, page label,
+    section, chunk id, the search score and the cosine similarity the chain uses to judge relevance."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -33,6 +33,8 @@ class IndexRetriever(BaseRetriever):
                 metadata={
                     "source": hit.source,
                     "page": hit.page,
+                    "page_label": hit.page_label,
+                    "section": hit.section,
                     "chunk_id": hit.chunk_id,
                     "score": hit.score,
                     "similarity": hit.similarity,
