@@ -9,7 +9,9 @@ passage is a bare heading. Text before the first heading has the path "".
 
 Headings are found by markdown-it-py, a CommonMark parser, because a line-by-line reading takes
 "# comment" in a fenced shell block for a heading and misses setext headings (a line underlined
-with "===" or "---").
+with "===" or "---"). Parsing costs about 1.8 s per MB of Markdown on the 2-core development machine
+under load (1 MB of Python's library pages: 1.85 s, where turning their HTML into that Markdown took
+18.5 s), little beside embedding the thousand or so chunks such a megabyte makes.
 """
 
 from markdown_it import MarkdownIt
