@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pipeline.sections import SEPARATOR
 
 NOTE_MAX_CHARS = 4000
-SECTION_LABEL_CHARS = 60  # a citation shows a section's heading path up to this length
 CORRECTION_MAX_CHARS = 20000
+SECTION_LABEL_CHARS = 60  # a citation shows a section's heading path up to this length
 
 RATING_LABELS = {
     1: "strongly disagree",
