@@ -60,7 +60,7 @@ def answer_all(folder: Path, max_new_tokens: int) -> list[tuple[Turn, str]]:
     answered = []
     for start in range(0, len(EVAL_QUESTIONS), 2):
         session, history = f"sample-{start // 2}", []
-        for question, reference, _, _ in EVAL_QUESTIONS[start : start + 2]:
+        for question, reference, *_ in EVAL_QUESTIONS[start : start + 2]:
             answer = chain.invoke(question, history)
             turn = Turn(session_id=session, user=f"user-{start // 2}", **answer.model_dump())
             history.append((question, answer.answer))

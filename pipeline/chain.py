@@ -163,6 +163,8 @@ def _citation(doc) -> Citation:
     return Citation(
         source=meta["source"],
         page=meta["page"],
+        page_label=meta.get("page_label", ""),  # a retriever other than IndexRetriever may not know them
+        section=meta.get("section", ""),
         passage=doc.page_content,
         score=round(float(meta["score"]), 6),
         chunk_id=meta["chunk_id"],

@@ -261,7 +261,7 @@ def _evaluate_retrieval(file: Path, out: Path) -> None:
         index.close()
     write_report(report, out)
     table = Table(
-        title=f"{report.scored} questions with a source ({report.with_page} with a page), "
+        title=f"{report.scored} questions with a source ({report.with_page} with a page or section), "
         f"{report.without_source} without, counted apart · {report.embedding_model} · {report.seconds:.1f} s"
     )
     columns = ("hit@1", "hit@3", "hit@5", "MRR", "page hit@1", "page hit@3", "page hit@5", "page MRR")

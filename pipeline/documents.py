@@ -1,8 +1,11 @@
 """Reading documents into pages of text, the unit a citation points at.
 
-PDF pages are numbered from 1 as a reader sees them in a viewer; Markdown, HTML and plain text have
-no pages of their own, so they are page 1, except that a form feed in plain text starts a new page
-(the way printers and many text exports mark page breaks).
+PDF pages are numbered from 1 as a reader sees them in a viewer, and carry the label the viewer
+shows as well (a PDF's own page labels: "iv" in front matter in roman numerals, "1" on the third
+page). Markdown, HTML and plain text have no pages of their own, so they are page 1, except that a
+form feed in plain text starts a new page (the way printers and many text exports mark page breaks).
+Markdown and HTML (which `html_text` turns into Markdown) are cut into sections instead, each
+knowing the headings it falls under (`sections.py`), so they are cited by section.
 
 Every format's text goes through `normalise` (ligatures, soft hyphens, control characters, words
 hyphenated across lines) and HTML through `html_text` (only what a browser shows). Text files are
@@ -26,15 +29,25 @@ from pipeline.errors import IngestError
 from pipeline.html_text import html_text
 from pipeline.normalise import normalise
 from pipeline.ocr import ocr_pages
+from pipeline.sections import split_sections
 
 SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm"}
+BY_SECTION = {".md", ".markdown", ".html", ".htm"}  # formats cited by heading, not page
 
 
 @dataclass(frozen=True)
 class Page:
+    """Text that one citation points at: a PDF or text page, or a section of a Markdown or HTML page.
+
+    `label` is the page's printed label for PDFs (the number when the file declares no labels),
+    "" for other formats; `section` is the heading path of a Markdown or HTML section, "" otherwise
+    and for text before the first heading."""
+
     source: str
     page: int
     text: str
+    label: str = ""
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,7 @@ def read_document(path: Path, ocr: bool = False, source: str = "") -> Document:
     IngestError when the document cannot be read, holds no text, or its name is not UTF-8."""
     source = _utf8(source or path.name)
     try:
-        texts, pictured = _raw_texts(path, source)
+        texts, pictured, labels = _raw_texts(path, source)
         texts = [_tidy(normalise(text)) for text in texts]
         without_text = [number for number in pictured if not texts[number - 1]]
         if ocr and without_text:
@@ -118,7 +131,9 @@ def read_document(path: Path, ocr: bool = False, source: str = "") -> Document:
                 texts[number - 1] = _tidy(normalise(text))
     except (OSError, PdfReadError, ValueError) as exc:
         raise IngestError(f"{source}: cannot be read ({exc}).") from exc
-    pages = [Page(source, number, text) for number, text in enumerate(texts, start=1) if text]
+    pages = [Page(source, number, text, label) for number, (text, label) in enumerate(zip(texts, labels), 1) if text]
+    if path.suffix.lower() in BY_SECTION:
+        pages = _sections(pages)
     notes = _scan_notes(source, without_text, ocr)
     if not pages and without_text and not ocr:
         raise IngestError(notes[0])
@@ -127,15 +142,17 @@ def read_document(path: Path, ocr: bool = False, source: str = "") -> Document:
     return Document(pages, notes)
 
 
-def _raw_texts(path: Path, source: str) -> tuple[list[str], list[int]]:
-    """The text of each page as extracted, and the numbers of the PDF pages that draw images."""
+def _raw_texts(path: Path, source: str) -> tuple[list[str], list[int], list[str]]:
+    """The text of each page as extracted, the numbers of the PDF pages that draw images, and
+    each page's printed label ("" where the format has none)."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         return _pdf_pages(path, source)
     if suffix in {".html", ".htm"}:
-        return [html_text(_decode_html(path.read_bytes()))], []
+        return [html_text(_decode_html(path.read_bytes()))], [], [""]
     if suffix in SUFFIXES:
-        return _decode(path.read_bytes()).split("\f"), []
+        texts = _decode(path.read_bytes()).split("\f")
+        return texts, [], [""] * len(texts)
     raise IngestError(f"{source}: unsupported file type {suffix!r} (PDF, Markdown, HTML and text are read).")
 
 
@@ -200,14 +217,24 @@ def _decode_html(data: bytes) -> str:
     return _decode(data)
 
 
-def _pdf_pages(path: Path, source: str) -> tuple[list[str], list[int]]:
-    """Each page's text, and the numbers of the pages that draw images or forms (a scan does)."""
+def _pdf_pages(path: Path, source: str) -> tuple[list[str], list[int], list[str]]:
+    """Each page's text, the numbers of the pages that draw images or forms (a scan does), and each
+    page's label as a viewer shows it (pypdf reads the /PageLabels tree; the number without one)."""
     reader = PdfReader(path)
     if reader.is_encrypted and not reader.decrypt(""):
         raise IngestError(f"{source}: is encrypted; save an unprotected copy and ingest that.")
     texts = [page.extract_text() or "" for page in reader.pages]
     pictured = [number for number, page in enumerate(reader.pages, start=1) if _draws_objects(page)]
-    return texts, pictured
+    return texts, pictured, list(reader.page_labels)
+
+
+def _sections(pages: list[Page]) -> list[Page]:
+    """Each page cut into its Markdown sections, each knowing its heading path."""
+    return [
+        Page(page.source, page.page, text, page.label, section)
+        for page in pages
+        for section, text in split_sections(page.text)
+    ]
 
 
 def _draws_objects(page: PageObject) -> bool:

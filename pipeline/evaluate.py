@@ -1,21 +1,23 @@
 """`plumb eval`: run questions with reference answers through the chain and measure it.
 
-Measures the source material uses: hit@k of the document that holds the answer and of its page,
-semantic similarity of answer and reference (cosine of their embeddings), the share of "not
+Measures the source material uses: hit@k of the document that holds the answer and of its page
+(or section), semantic similarity of answer and reference (cosine of their embeddings), the share of "not
 covered" answers, and latency percentiles. `pipeline.retrieval_eval` measures retrieval alone.
 """
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, field_validator
 
 from pipeline.chain import RagChain
 from pipeline.embeddings import Embedder
 from pipeline.errors import PlumbError
+from pipeline.records import Citation
+from pipeline.sections import within
 
 if TYPE_CHECKING:
     from pipeline.retrieval_eval import RetrievalReport
@@ -24,15 +26,40 @@ if TYPE_CHECKING:
 class EvalCase(BaseModel):
     """One line of an evaluation file. `source` names the document that holds the answer (a path
     as cited, or its end: "design-criteria.pdf" matches "samples/design-criteria.pdf"); a case
-    without one is a question the documents do not answer. `page` is the page that holds it (1
-    for Markdown and HTML); `section`, the heading path, is carried for documents cited by
-    section and not yet scored."""
+    without one is a question the documents do not answer. `page` is the page that holds it: a
+    number is the page's place in the file (what a PDF viewer calls "page 3 of 40"), a string its
+    printed label ("iv", "A-2"), as the citation shows it; 1 for Markdown and HTML. `section` is the
+    heading path of the Markdown or HTML section that holds it ("3.2 Curing" or "Design › Loads"; a
+    passage in a subsection is within it); when given it is scored instead of the page."""
 
     question: str = Field(min_length=1)
     reference: str
     source: str | None = None
-    page: int | None = Field(None, ge=1)
-    section: str | None = None
+    page: int | str | None = None
+    section: Annotated[str, StringConstraints(min_length=1)] | None = None
+
+    @field_validator("page")
+    @classmethod
+    def _page(cls, page: int | str | None) -> int | str | None:
+        if page is not None and (page == "" or (isinstance(page, int) and page < 1)):
+            raise ValueError('give a page number from 1, or a printed page label such as "iv"')
+        return page
+
+    def locates(self) -> bool:
+        """Whether the case names a place in its document to score: a page or a section."""
+        return bool(self.source) and (self.page is not None or self.section is not None)
+
+    def in_place(self, source: str, page: int, page_label: str, section: str) -> bool:
+        """Whether a passage (its source, page number, printed label and section) lies in the
+        expected place: within the expected section when the case gives one, else on the expected
+        page, by number or by printed label (a page without a label is labelled by its number)."""
+        if not self.source or not matches_source(self.source, source):
+            return False
+        if self.section is not None:
+            return within(section, self.section)
+        if isinstance(self.page, str):
+            return (page_label or str(page)) == self.page
+        return page == self.page
 
 
 @dataclass
@@ -84,7 +111,7 @@ def load_cases(path: Path) -> list[EvalCase]:
 def _problem(exc: ValidationError) -> str:
     """The first thing wrong with a line, said the way the person who wrote the file thinks of it."""
     error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"])
+    field = str(error["loc"][0]) if error["loc"] else ""  # the field, not the union member that failed
     match error["type"]:
         case "json_invalid":
             return "is not JSON; write one JSON object per line, with 'question' and 'reference'"
@@ -109,11 +136,12 @@ def _source_hit(case: EvalCase, sources: list[str]) -> bool | None:
     return any(matches_source(case.source, source) for source in sources)
 
 
-def _page_hit(case: EvalCase, places: list[tuple[str, int]]) -> bool | None:
-    """Whether the expected page of the expected document is among the retrieved (source, page) pairs."""
-    if not case.source or case.page is None:
+def _page_hit(case: EvalCase, citations: list[Citation]) -> bool | None:
+    """Whether a citation lies on the expected page (or in the expected section) of the expected
+    document; None when the case names no place."""
+    if not case.locates():
         return None
-    return any(matches_source(case.source, source) and page == case.page for source, page in places)
+    return any(case.in_place(c.source, c.page, c.page_label, c.section) for c in citations)
 
 
 def run_eval(cases: list[EvalCase], chain: RagChain, embedder: Embedder) -> EvalReport:
@@ -128,7 +156,7 @@ def run_eval(cases: list[EvalCase], chain: RagChain, embedder: Embedder) -> Eval
                 reference=case.reference,
                 similarity=round(float(vectors[0] @ vectors[1]), 4),
                 source_hit=_source_hit(case, [c.source for c in answer.citations]),
-                page_hit=_page_hit(case, [(c.source, c.page) for c in answer.citations]),
+                page_hit=_page_hit(case, answer.citations),
                 not_covered=answer.not_covered,
                 latency_ms=answer.timings_ms["total"],
             )

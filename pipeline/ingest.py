@@ -143,7 +143,8 @@ def make_splitter(embedder: Embedder, chunk_tokens: int, overlap_tokens: int) ->
 
 
 def split_pages(pages: list[Page], splitter: TokenSplitter) -> list[tuple[str, Page, str]]:
-    """(chunk id, page, text) for every chunk; chunks never cross a page, so each cites one page."""
+    """(chunk id, page, text) for every chunk; chunks never cross a page (or a Markdown or HTML
+    section: see `documents.Page`), so each cites one place."""
     pieces = []
     occurrences: Counter[str] = Counter()  # chunks of this source seen so far, by text
     for page in pages:
@@ -262,12 +263,12 @@ def _index_group(
         mine = vectors[offset : offset + len(parsed.pieces)]
         offset += len(parsed.pieces)
         chunks = [
-            Chunk(chunk_id=cid, source=page.source, page=page.page, text=text, vector=vector)
+            Chunk(cid, page.source, page.page, text, vector, page_label=page.label, section=page.section)
             for (cid, page, text), vector in zip(parsed.pieces, mine, strict=True)
         ]
         index.replace_source(parsed.file.source, chunks, parsed.fingerprint)
         summary.files += 1
-        summary.pages += len(parsed.pages)
+        summary.pages += len({page.page for page in parsed.pages})  # a page may hold several sections
         summary.chunks += len(chunks)
         summary.cut += embedder.count_cut([chunk.text for chunk in chunks])
     return state

@@ -14,7 +14,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from pipeline.records import Citation
 
-PROMPT_VERSION = "plumb-answer-v1"
+# v2: a passage's header names its printed page label or its section (`Citation.label`); a turn
+# stored under v1 has neither, so its prompt is rebuilt with the v1 headers it was served with.
+PROMPT_VERSION = "plumb-answer-v2"
 
 NOT_COVERED = "The documents don't cover this question. The closest passages are listed below."
 

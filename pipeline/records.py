@@ -11,8 +11,11 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from pipeline.sections import SEPARATOR
+
 NOTE_MAX_CHARS = 4000
 CORRECTION_MAX_CHARS = 20000
+SECTION_LABEL_CHARS = 60  # a citation shows a section's heading path up to this length
 
 RATING_LABELS = {
     1: "strongly disagree",
@@ -36,6 +39,9 @@ class Citation(BaseModel):
 
     `passage_truncated` is set when the store kept only the start of a long passage (see the size
     rule in pipeline/feedback/dynamo.py): the prompt that held it cannot be rebuilt exactly.
+    `page_label` (the printed page label, "" when none) and `section` (the heading path of a
+    Markdown or HTML passage, "" when none) are "" in turns stored before they were kept, whose
+    labels therefore read as they did then.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -46,9 +52,30 @@ class Citation(BaseModel):
     score: float
     chunk_id: str = ""
     passage_truncated: bool = False
+    page_label: str = ""
+    section: str = ""
 
     def label(self) -> str:
+        """Where a reader looks: "spec.md – Execution › 3.2 Curing" for a section (outer headings
+        that would make it longer than SECTION_LABEL_CHARS shown as "…"), "paper.pdf – page 1 (PDF
+        page 3)" where the printed page label is not the page's number, else "paper.pdf – page 3"."""
+        if self.section:
+            return f"{self.source} – {_short_section(self.section)}"
+        if self.page_label and self.page_label != str(self.page):
+            return f"{self.source} – page {self.page_label} (PDF page {self.page})"
         return f"{self.source} – page {self.page}"
+
+
+def _short_section(section: str) -> str:
+    """The innermost headings of a heading path that fit in SECTION_LABEL_CHARS ("… › " standing
+    for the rest); the innermost heading is always shown whole."""
+    names = section.split(SEPARATOR)
+    shown = names[-1]
+    for name in reversed(names[:-1]):
+        if len(name) + len(SEPARATOR) + len(shown) > SECTION_LABEL_CHARS:
+            return f"…{SEPARATOR}{shown}"
+        shown = f"{name}{SEPARATOR}{shown}"
+    return shown
 
 
 class Turn(BaseModel):

@@ -3,12 +3,14 @@ question, without generating answers.
 
 The questions are encoded in one batch and each is searched once per mode, DEPTH results deep, so a
 thousand questions take seconds. For each case and mode the report keeps the rank of the first
-result from the expected document and of the first from its expected page; hit@k is the share of
+result from the expected document and of the first from its expected page, or its section when the
+case gives one (`EvalCase.in_place`; the "page" scores count both); hit@k is the share of
 cases with that rank at most k, MRR the mean of 1/rank (0 when not found). A case without a source
 (a question the documents do not answer) has nothing to find: it is counted apart, not as a miss.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,18 +26,21 @@ DEPTH = 5  # results searched per question: the largest k reported
 @dataclass
 class CaseRanks:
     """Where the answer of one case was found, by mode: 1 is the first result, None not in the
-    first DEPTH. Empty for a case without a source; `page_rank` empty for one without a page."""
+    first DEPTH. Empty for a case without a source; `page_rank` (of its page or section) empty
+    for one with neither."""
 
     question: str
     source: str | None
-    page: int | None
+    page: int | str | None
+    section: str | None
     document_rank: dict[str, int | None] = field(default_factory=dict)
     page_rank: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
 class ModeScores:
-    """Shares (0-1) over the cases with a source; the page ones over the cases with a page too."""
+    """Shares (0-1) over the cases with a source; the page ones over the cases with a page or a
+    section too."""
 
     hit_at_1: float | None
     hit_at_3: float | None
@@ -51,7 +56,7 @@ class ModeScores:
 class RetrievalReport:
     cases: int
     scored: int  # cases with a source
-    with_page: int  # of those, cases with a page
+    with_page: int  # of those, cases with a page or a section
     without_source: int  # counted apart: nothing to find
     depth: int
     embedding_model: str
@@ -61,20 +66,21 @@ class RetrievalReport:
 
 
 def run_retrieval_eval(cases: list[EvalCase], index: ChunkIndex, embedder: Embedder) -> RetrievalReport:
-    """Search every case with a source in each mode of `MODES` and score where its document and page rank."""
+    """Search every case with a source in each mode of `MODES` and score where its document and
+    its page (or section) rank."""
     started = time.perf_counter()
     scored = [case for case in cases if case.source]
     vectors = iter(embedder.encode([case.question for case in scored]))
     results = []
     for case in cases:
-        ranks = CaseRanks(case.question, case.source or None, case.page)
+        ranks = CaseRanks(case.question, case.source or None, case.page, case.section)
         if case.source:
             _rank_case(ranks, case, next(vectors), index)
         results.append(ranks)
     return RetrievalReport(
         cases=len(cases),
         scored=len(scored),
-        with_page=sum(case.page is not None for case in scored),
+        with_page=sum(case.locates() for case in scored),
         without_source=len(cases) - len(scored),
         depth=DEPTH,
         embedding_model=embedder.model_name,
@@ -87,16 +93,15 @@ def run_retrieval_eval(cases: list[EvalCase], index: ChunkIndex, embedder: Embed
 def _rank_case(ranks: CaseRanks, case: EvalCase, vector: np.ndarray, index: ChunkIndex) -> None:
     for mode in MODES:
         hits = index.search(case.question, vector, DEPTH, mode=mode)
-        ranks.document_rank[mode] = _first_rank(hits, case, with_page=False)
-        if case.page is not None:
-            ranks.page_rank[mode] = _first_rank(hits, case, with_page=True)
+        ranks.document_rank[mode] = _first_rank(hits, lambda hit: matches_source(case.source, hit.source))
+        if case.locates():
+            ranks.page_rank[mode] = _first_rank(
+                hits, lambda hit: case.in_place(hit.source, hit.page, hit.page_label, hit.section)
+            )
 
 
-def _first_rank(hits: list[Hit], case: EvalCase, with_page: bool) -> int | None:
-    for rank, hit in enumerate(hits, start=1):
-        if matches_source(case.source, hit.source) and (not with_page or hit.page == case.page):
-            return rank
-    return None
+def _first_rank(hits: list[Hit], found: Callable[[Hit], bool]) -> int | None:
+    return next((rank for rank, hit in enumerate(hits, start=1) if found(hit)), None)
 
 
 def _scores(results: list[CaseRanks], mode: str) -> ModeScores:

@@ -26,9 +26,9 @@ def distinct(hits: list[Hit], k: int) -> list[Hit]:
 
 
 class IndexRetriever(BaseRetriever):
-    """Embeds the query and searches the index; each Document carries source, page, chunk id,
-    the search score and the cosine similarity the chain uses to judge relevance. Never returns
-    one passage twice (`distinct`): it asks the index for twice `k` hits so that `k` remain."""
+    """Embeds the query and searches the index; each Document carries source, page, page label,
+    section, chunk id, the search score and the cosine similarity the chain uses to judge relevance.
+    Never returns one passage twice (`distinct`): it asks the index for twice `k` hits so that `k` remain."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -48,6 +48,8 @@ class IndexRetriever(BaseRetriever):
                 metadata={
                     "source": hit.source,
                     "page": hit.page,
+                    "page_label": hit.page_label,
+                    "section": hit.section,
                     "chunk_id": hit.chunk_id,
                     "score": hit.score,
                     "similarity": hit.similarity,

@@ -137,18 +137,19 @@ resubmit. Code D: rejected.</p>
 </body></html>
 """
 
+# (question, reference, source, page, section): PDF answers by page, Markdown and HTML ones by section.
 EVAL_QUESTIONS = [
-    ("What is the basic design wind speed?", "The basic design wind speed is 120 mph, 3-second gust, Exposure C.", "design-criteria.pdf", 3),
-    ("Which risk category is the pumping station assigned?", "Risk Category IV, as an essential water facility.", "design-criteria.pdf", 2),
-    ("What is the allowable bearing pressure for spread footings?", "3,000 psf, with a one-third increase for wind and seismic combinations.", "design-criteria.pdf", 5),
-    ("What minimum factor of safety against buoyancy is required?", "A factor of safety of 1.25 against flotation with the wet well empty.", "design-criteria.pdf", 5),
-    ("What concrete strength is required for liquid-containing structures?", "f'c of 4,500 psi at 28 days with a maximum w/cm of 0.42.", "design-criteria.pdf", 4),
-    ("How long must liquid-containing structures be wet cured?", "They are wet cured for 14 days.", "concrete-spec.md", 1),
-    ("What is the allowable leakage in the leakage test?", "0.05 percent of the contained volume in 24 hours, per ACI 350.1.", "concrete-spec.md", 1),
-    ("How many days does the Engineer have to review a submittal?", "14 calendar days, or 21 days when coordinated with other trades.", "submittal-procedures.html", 1),
-    ("What does action code C mean on a submittal?", "Revise and resubmit.", "submittal-procedures.html", 1),
-    ("What is the seismic importance factor?", "The seismic importance factor Ie is 1.50.", "design-criteria.pdf", 3),
-    ("What is the rated capacity of the station's emergency generator?", "The documents do not say.", "", 0),
+    ("What is the basic design wind speed?", "The basic design wind speed is 120 mph, 3-second gust, Exposure C.", "design-criteria.pdf", 3, ""),
+    ("Which risk category is the pumping station assigned?", "Risk Category IV, as an essential water facility.", "design-criteria.pdf", 2, ""),
+    ("What is the allowable bearing pressure for spread footings?", "3,000 psf, with a one-third increase for wind and seismic combinations.", "design-criteria.pdf", 5, ""),
+    ("What minimum factor of safety against buoyancy is required?", "A factor of safety of 1.25 against flotation with the wet well empty.", "design-criteria.pdf", 5, ""),
+    ("What concrete strength is required for liquid-containing structures?", "f'c of 4,500 psi at 28 days with a maximum w/cm of 0.42.", "design-criteria.pdf", 4, ""),
+    ("How long must liquid-containing structures be wet cured?", "They are wet cured for 14 days.", "concrete-spec.md", 0, "3.2 Curing"),
+    ("What is the allowable leakage in the leakage test?", "0.05 percent of the contained volume in 24 hours, per ACI 350.1.", "concrete-spec.md", 0, "3.3 Leakage Testing"),
+    ("How many days does the Engineer have to review a submittal?", "14 calendar days, or 21 days when coordinated with other trades.", "submittal-procedures.html", 0, "1.1 Review Time"),
+    ("What does action code C mean on a submittal?", "Revise and resubmit.", "submittal-procedures.html", 0, "1.3 Action Codes"),
+    ("What is the seismic importance factor?", "The seismic importance factor Ie is 1.50.", "design-criteria.pdf", 3, ""),
+    ("What is the rated capacity of the station's emergency generator?", "The documents do not say.", "", 0, ""),
 ]
 
 
@@ -179,9 +180,9 @@ def write_samples(folder: Path) -> list[Path]:
     documents[1].write_text(CONCRETE_SPEC, encoding="utf-8")
     documents[2].write_text(SUBMITTALS_HTML, encoding="utf-8")
     with (folder / "eval.jsonl").open("w", encoding="utf-8") as out:
-        for question, reference, source, page in EVAL_QUESTIONS:
+        for question, reference, source, page, section in EVAL_QUESTIONS:
             row = {"question": question, "reference": reference}
             if source:
-                row |= {"source": source, "page": page}
+                row |= {"source": source, "page": page} if page else {"source": source, "section": section}
             out.write(json.dumps(row) + "\n")
     return documents

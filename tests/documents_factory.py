@@ -1,11 +1,13 @@
-"""Real documents made by the tests: a multi-page PDF with known text per page, an encrypted PDF,
-a PDF whose text layer holds ligatures, a PDF with scanned pages, Markdown and HTML files."""
+"""Real documents made by the tests: a multi-page PDF with known text per page, one with page
+labels, an encrypted PDF, a PDF whose text layer holds ligatures, a PDF with scanned pages, Markdown
+and HTML files."""
 
 from pathlib import Path
 
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
+from pypdf.constants import PageLabelStyle
 from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
 
 
@@ -16,6 +18,17 @@ def write_pdf(path: Path, pages: list[str]) -> Path:
         pdf.add_page()
         pdf.multi_cell(0, 8, text)
     pdf.output(str(path))
+    return path
+
+
+def write_labelled_pdf(path: Path, pages: list[str]) -> Path:
+    """A PDF of `pages` labelled as books and papers are: the first two in lower-case roman
+    numerals (i, ii), the rest in arabic numerals from 1, so physical page 3 is printed "1"."""
+    write_pdf(path, pages)
+    writer = PdfWriter(clone_from=PdfReader(path))
+    writer.set_page_label(0, 1, style=PageLabelStyle.LOWERCASE_ROMAN, start=1)
+    writer.set_page_label(2, len(pages) - 1, style=PageLabelStyle.DECIMAL, start=1)
+    writer.write(path)
     return path
 
 

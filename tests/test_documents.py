@@ -10,6 +10,7 @@ from pipeline.errors import IngestError
 from tests.documents_factory import (
     LIGATURE_CODES,
     write_encrypted_pdf,
+    write_labelled_pdf,
     write_ligature_pdf,
     write_pdf,
     write_scanned_pdf,
@@ -29,6 +30,71 @@ def test_blank_pdf_pages_are_dropped_but_numbering_is_kept(tmp_path: Path):
     assert [page.page for page in read_pages(pdf)] == [1, 3]
 
 
+def test_pdf_pages_carry_their_printed_labels(tmp_path: Path):
+    pdf = write_labelled_pdf(tmp_path / "paper.pdf", ["Title page.", "", "Scope of work.", "Wind speed is 120 mph."])
+    pages = read_pages(pdf)
+    assert [(page.page, page.label) for page in pages] == [(1, "i"), (3, "1"), (4, "2")]  # page ii is blank
+    assert "120 mph" in pages[2].text and pages[2].section == ""
+
+
+def test_pdf_pages_without_labels_are_labelled_by_their_numbers(tmp_path: Path):
+    pdf = write_pdf(tmp_path / "plain.pdf", ["One.", "Two."])
+    assert [(page.page, page.label) for page in read_pages(pdf)] == [(1, "1"), (2, "2")]
+
+
+SECTIONED = """Issued for construction.
+
+# Concrete specification
+
+## 3 Execution
+
+### 3.2 *Curing*
+
+Keep surfaces moist for 7 days.
+
+```sh
+# not a heading: a comment in a fenced block
+cure --days 7
+```
+
+Loads
+=====
+
+## Wind
+Basic wind speed 120 mph.
+"""
+
+
+def test_markdown_is_cut_into_sections_that_know_their_heading_path(tmp_path: Path):
+    (tmp_path / "spec.md").write_text(SECTIONED, encoding="utf-8")
+    pages = read_pages(tmp_path / "spec.md")
+    assert [(page.page, page.label, page.section) for page in pages] == [
+        (1, "", ""),
+        (1, "", "Concrete specification › 3 Execution › 3.2 Curing"),
+        (1, "", "Loads › Wind"),
+    ]
+    assert pages[0].text == "Issued for construction."
+    # Headings with no text of their own stay with the text that follows; a fenced comment is text.
+    assert pages[1].text.startswith("# Concrete specification\n\n## 3 Execution\n\n### 3.2 *Curing*\n\nKeep")
+    assert pages[1].text.endswith("cure --days 7\n```")
+    assert pages[2].text == "Loads\n=====\n\n## Wind\nBasic wind speed 120 mph."
+
+
+def test_html_is_cut_into_sections_by_its_headings(tmp_path: Path):
+    html = (
+        "<html><body><nav>Home</nav><h1>Submittals</h1><h2>Review</h2><p>Allow 14 days.</p>"
+        "<h2>Resubmittal</h2><p>Allow 7 days.</p><ul><li><h3>Not a section</h3>In a list.</li></ul></body></html>"
+    )
+    (tmp_path / "proc.html").write_text(html, encoding="utf-8")
+    pages = read_pages(tmp_path / "proc.html")
+    assert [(page.page, page.section) for page in pages] == [
+        (1, ""),
+        (1, "Submittals › Review"),
+        (1, "Submittals › Resubmittal"),
+    ]
+    assert "Allow 7 days." in pages[2].text and "In a list." in pages[2].text
+
+
 def test_markdown_html_and_text(tmp_path: Path):
     (tmp_path / "spec.md").write_text("# Section 03 30 00\n\nCure for 7 days.\n", encoding="utf-8")
     (tmp_path / "proc.html").write_text("<html><body><h1>Review</h1><p>Allow 14 days.</p><script>x()</script></body></html>")
@@ -36,7 +102,10 @@ def test_markdown_html_and_text(tmp_path: Path):
     assert read_pages(tmp_path / "spec.md")[0].text.startswith("# Section 03 30 00")
     html = read_pages(tmp_path / "proc.html")[0]
     assert "Allow 14 days." in html.text and html.page == 1
-    assert [(p.page, p.text) for p in read_pages(tmp_path / "notes.txt")] == [(1, "page one"), (2, "page two")]
+    assert [(p.page, p.text, p.label, p.section) for p in read_pages(tmp_path / "notes.txt")] == [
+        (1, "page one", "", ""),
+        (2, "page two", "", ""),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +219,7 @@ HIDDEN_PARTS = """<!doctype html>
 
 def test_html_gives_only_what_a_browser_shows_with_table_rows(tmp_path: Path):
     (tmp_path / "schedule.html").write_text(HIDDEN_PARTS, encoding="utf-8")
-    text = read_pages(tmp_path / "schedule.html")[0].text
+    text = "\n".join(page.text for page in read_pages(tmp_path / "schedule.html"))  # one page per section
     for hidden in ("Page title", "color: red", "script text", "JavaScript", "Hidden attribute", "Display none",
                    "Visibility hidden", "Template text", "Article", "example.com"):
         assert hidden not in text

@@ -116,6 +116,62 @@ def test_a_case_with_a_source_but_no_page_scores_the_document_only(tiny_index):
     assert report.modes["keyword"].page_hit_at_1 is None and report.results[0].page_rank == {}
 
 
+# Chunks cited by section (Markdown) and by printed page label (a PDF whose page 5 is printed "1").
+LOCATED = [  # source, page, page label, section, text, vector
+    ("docs/spec.md", 1, "", "Design › Loads › Wind", "gust speed", (1.0, 0.0, 0.0)),
+    ("docs/spec.md", 1, "", "Design › Curing", "curing time", (0.6, 0.8, 0.0)),
+    ("docs/paper.pdf", 5, "1", "", "seal housing", (0.0, 0.0, 1.0)),
+    ("docs/paper.pdf", 6, "2", "", "seal cover", (0.0, 0.6, 0.8)),
+]
+LOCATED_QUESTIONS = {"wind": (1.0, 0.0, 0.0), "curing": (1.0, 0.0, 0.0), "seal": (0.0, 0.0, 1.0)}
+
+
+class LocatedEmbedder:
+    model_name = "fixed-vectors"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.array([LOCATED_QUESTIONS[text] for text in texts], dtype=np.float32).reshape(len(texts), 3)
+
+
+def test_sections_and_printed_page_labels_are_scored_and_a_place_missed_in_the_right_document_is_a_miss(tmp_path):
+    index = EmbeddedIndex(tmp_path / "located", dimension=3)
+    for source in ("docs/spec.md", "docs/paper.pdf"):
+        index.replace_source(source, [
+            Chunk(f"{source}-{n}", source, page, text, np.array(vector, np.float32), label, section)
+            for n, (chunk_source, page, label, section, text, vector) in enumerate(LOCATED)
+            if chunk_source == source
+        ])
+    cases = [
+        EvalCase(question="wind", reference="-", source="spec.md", section="Loads"),  # within Loads: rank 1
+        EvalCase(question="curing", reference="-", source="spec.md", section="Design › Curing"),  # Wind first: rank 2
+        EvalCase(question="seal", reference="-", source="paper.pdf", page="1"),  # printed "1": physical page 5
+        EvalCase(question="seal", reference="-", source="paper.pdf", page=1),  # physical page 1: not retrieved
+        EvalCase(question="seal", reference="-", source="paper.pdf", page=6),  # second result
+    ]
+    report = run_retrieval_eval(cases, index, LocatedEmbedder())
+    index.close()
+    assert [r.document_rank["dense"] for r in report.results] == [1, 1, 1, 1, 1]
+    assert [r.page_rank["dense"] for r in report.results] == [1, 2, 1, None, 2]
+    assert report.with_page == 5 and report.modes["dense"].page_hit_at_1 == 0.4
+
+
+@pytest.mark.parametrize(
+    ("section", "expected", "within"),
+    [
+        ("Design › Loads › Wind", "Design › Loads › Wind", True),
+        ("Design › Loads › Wind", "Loads › Wind", True),
+        ("Design › Loads › Wind", "Loads", True),
+        ("Design › Loads › Wind", "Design › Wind", False),
+        ("Design › Loads", "Loads › Wind", False),
+        ("", "Loads", False),
+    ],
+)
+def test_a_passage_lies_within_a_section_when_its_path_holds_that_heading_path(section, expected, within):
+    case = EvalCase(question="q", reference="-", source="spec.md", section=expected)
+    assert case.in_place("docs/spec.md", 1, "", section) is within
+    assert not case.in_place("docs/other.md", 1, "", section)
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -124,6 +180,8 @@ def test_a_case_with_a_source_but_no_page_scores_the_document_only(tiny_index):
         ('{"question": "", "reference": "r"}', "questions.jsonl, line 2: 'question' is wrong"),
         ('["q", "r"]', "questions.jsonl, line 2: is not a JSON object with 'question' and 'reference'"),
         ('{"question": "q", "reference": "r", "page": 0}', "questions.jsonl, line 2: 'page' is wrong"),
+        ('{"question": "q", "reference": "r", "page": ""}', "questions.jsonl, line 2: 'page' is wrong"),
+        ('{"question": "q", "reference": "r", "section": ""}', "questions.jsonl, line 2: 'section' is wrong"),
     ],
 )
 def test_a_bad_line_is_named_in_one_sentence(tmp_path: Path, line: str, message: str):
@@ -146,20 +204,29 @@ def test_full_eval_reports_page_hits_as_well_as_document_hits(sample_index, embe
     retriever = IndexRetriever(index=sample_index, embedder=embedder, k=1)
     chain = build_chain(llm, retriever, model_id="fake", min_relevance=0.3)
     question = "What is the basic design wind speed?"
+    curing = "How long must liquid-containing structures be wet cured?"
     cases = [
         EvalCase(question=question, reference="120 mph.", source="design-criteria.pdf", page=3),
         EvalCase(question=question, reference="120 mph.", source="design-criteria.pdf", page=1),
         EvalCase(question=question, reference="120 mph.", source="design-criteria.pdf"),
+        EvalCase(question=curing, reference="14 days.", source="concrete-spec.md", section="3.2 Curing"),
+        EvalCase(question=curing, reference="14 days.", source="concrete-spec.md", section="3.3 Leakage Testing"),
     ]
     report = run_eval(cases, chain, embedder)
-    assert [(r.source_hit, r.page_hit) for r in report.results] == [(True, True), (True, False), (True, None)]
+    assert [(r.source_hit, r.page_hit) for r in report.results] == [
+        (True, True),
+        (True, False),
+        (True, None),
+        (True, True),
+        (True, False),  # the right document, another section
+    ]
     assert (report.hit_at_k, report.page_hit_at_k) == (1.0, 0.5)
 
 
 def test_cli_retrieval_only_on_the_samples_writes_the_report(sample_index, tmp_path: Path):
     result = CliRunner().invoke(app, ["eval", "--retrieval-only", "samples/eval.jsonl", "--out", "report.json"])
     assert result.exit_code == 0, result.output
-    assert "10 questions with a source (10 with a page), 1 without" in result.output
+    assert "10 questions with a source (10 with a page or section), 1 without" in result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert (report["scored"], report["without_source"]) == (10, 1)
     assert set(report["modes"]) == {"dense", "keyword", "hybrid"}

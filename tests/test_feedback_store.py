@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
 from pipeline.errors import InvalidFeedback
@@ -38,8 +39,14 @@ def make_turn(session_id: str = "s1", user: str = "ann", **changes) -> Turn:
         condensed_question="minimum rebar cover footings",
         answer="75 mm where cast against earth [1].",
         citations=[
-            Citation(source="specs/033000.pdf", page=21, passage="Against earth: 75 mm.", score=0.83, chunk_id="c-21"),
-            Citation(source="design criteria.pdf", page=4, passage=ODD_TEXT, score=0.412345678901, chunk_id=""),
+            Citation(
+                source="specs/033000.pdf", page=21, passage="Against earth: 75 mm.", score=0.83, chunk_id="c-21",
+                page_label="C-3",
+            ),
+            Citation(
+                source="design criteria.md", page=1, passage=ODD_TEXT, score=0.412345678901, chunk_id="",
+                section="Lo𝐀ds › Wind",
+            ),
         ],
         history=[("What cover do walls need?", "50 mm [1]."), ("And slabs?", ODD_TEXT)],
         generated=True,
@@ -75,6 +82,25 @@ def test_turn_round_trips_every_field(store):
     unrecorded = make_turn(history=None, generated=False)
     store.save_turn(unrecorded)
     assert store.get_turn(unrecorded.session_id, unrecorded.turn_id).history is None, "not recorded stays unknown"
+
+
+def test_a_turn_stored_before_page_labels_and_sections_loads_with_its_old_labels(store, dynamo_settings, dynamo_items):
+    turn = make_turn()
+    store.save_turn(turn)
+    (item,) = dynamo_items("turns")
+    for citation in item["citations"]["L"]:
+        del citation["M"]["page_label"], citation["M"]["section"]
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=dynamo_settings.dynamodb_endpoint,
+        region_name=dynamo_settings.aws_region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    client.put_item(TableName=dynamo_settings.table_prefix + "turns", Item=item)
+    stored = store.get_turn(turn.session_id, turn.turn_id)
+    assert [(c.page_label, c.section) for c in stored.citations] == [("", ""), ("", "")]
+    assert [c.label() for c in stored.citations] == ["specs/033000.pdf – page 21", "design criteria.md – page 1"]
 
 
 def test_feedback_round_trips_every_field(store):

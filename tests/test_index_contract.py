@@ -7,6 +7,7 @@ factory takes the test's `tmp_path` and returns an empty index for 384-wide vect
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,19 @@ def test_get_returns_chunks_by_id_in_the_order_asked(filled, passage_chunks):
     ]
     assert found[1].vector == pytest.approx(spec[0].vector, abs=1e-5)
     assert filled.get([]) == []
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_page_labels_and_sections_come_back_with_every_chunk(index, passage_chunks, embed, mode):
+    labelled = [replace(chunk, page_label="iv") for chunk in passage_chunks[SPEC][:2]]
+    sectioned = [replace(chunk, section="Design › Loads › Wind") for chunk in passage_chunks[STRUCTURE][:2]]
+    index.replace_source(SPEC, labelled)
+    index.replace_source(STRUCTURE, sectioned)
+    places = {hit.chunk_id: (hit.page_label, hit.section) for hit in index.search(BOTH_QUESTION, embed(BOTH_QUESTION), 4, mode)}
+    expected = {c.chunk_id: ("iv", "") for c in labelled} | {c.chunk_id: ("", "Design › Loads › Wind") for c in sectioned}
+    assert places and places == {chunk_id: expected[chunk_id] for chunk_id in places}
+    got = index.get([labelled[0].chunk_id, sectioned[1].chunk_id])
+    assert [(c.page_label, c.section) for c in got] == [("iv", ""), ("", "Design › Loads › Wind")]
 
 
 def test_get_finds_nothing_of_replaced_or_deleted_chunks(filled, passage_chunks):

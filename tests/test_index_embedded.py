@@ -4,6 +4,7 @@ crashes. The behaviour every index shares is in test_index_contract.py."""
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,18 @@ def test_fingerprints_survive_a_reopen(index, path):
     index.close()
     reopened = EmbeddedIndex(path, DIMENSION)
     assert reopened.fingerprints() == {"a.pdf": "f2", "b.pdf": ""}
+    reopened.close()
+
+
+def test_reopen_keeps_page_labels_and_sections(index, path):
+    labelled = [replace(c, page_label=f"x{c.page}", section=f"Part {c.page} › Notes") for c in chunks("a.pdf", 3)]
+    index.replace_source("a.pdf", labelled)
+    index.close()
+    reopened = EmbeddedIndex(path, DIMENSION)
+    got = reopened.get([c.chunk_id for c in labelled])
+    assert [(c.page_label, c.section) for c in got] == [(c.page_label, c.section) for c in labelled]
+    hits = reopened.search("clause", np.ones(DIMENSION, np.float32), 3)
+    assert {(h.page_label, h.section) for h in hits} == {(c.page_label, c.section) for c in labelled}
     reopened.close()
 
 

@@ -120,6 +120,8 @@ MAPPING = {
         "source": {"type": "keyword"},
         "fingerprint": {"type": "keyword"},
         "page": {"type": "integer"},
+        "page_label": {"type": "keyword"},
+        "section": {"type": "keyword"},
         "text": {"type": "text", "analyzer": "english", "similarity": "BM25"},
         "vector": {
             "type": "knn_vector",
@@ -128,7 +130,7 @@ MAPPING = {
         },
     },
 }
-FIELDS = ["chunk_id", "source", "page", "text", "vector"]
+FIELDS = ["chunk_id", "source", "page", "page_label", "section", "text", "vector"]
 QUERY_VECTOR = np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
 WIRE_VECTOR = QUERY_VECTOR.tolist()
 
@@ -157,18 +159,29 @@ def index(server: RecordingServer) -> Iterator[OpenSearchIndex]:
     opened.close()
 
 
-def chunk(chunk_id: str, source: str = "spec.pdf", page: int = 1, vector: list[float] | None = None) -> Chunk:
+def chunk(
+    chunk_id: str,
+    source: str = "spec.pdf",
+    page: int = 1,
+    vector: list[float] | None = None,
+    page_label: str = "",
+    section: str = "",
+) -> Chunk:
     values = vector or [1.0, 0.0, 0.0, 0.0]
-    return Chunk(chunk_id, source, page, f"text of {chunk_id}", np.array(values, dtype=np.float32))
+    return Chunk(chunk_id, source, page, f"text of {chunk_id}", np.array(values, dtype=np.float32), page_label, section)
 
 
 def search_reply(*hits: dict[str, Any]) -> Reply:
     return 200, {"took": 3, "timed_out": False, "hits": {"total": {"value": len(hits)}, "hits": list(hits)}}
 
 
-def raw_hit(chunk_id: str, score: float, vector: list[float], source: str = "spec.pdf", page: int = 2) -> dict:
+def raw_hit(
+    chunk_id: str, score: float, vector: list[float], source: str = "spec.pdf", page: int = 2, **labels: str
+) -> dict:
+    """A hit as OpenSearch returns it; `labels` (page_label, section) are left out unless given, as
+    in chunks indexed before they were kept."""
     doc = {"chunk_id": chunk_id, "source": source, "page": page, "text": f"text of {chunk_id}", "vector": vector}
-    return {"_index": INDEX, "_id": chunk_id, "_score": score, "_source": doc}
+    return {"_index": INDEX, "_id": chunk_id, "_score": score, "_source": {**doc, **labels}}
 
 
 # --- creating and opening the index ---------------------------------------------------------
@@ -222,11 +235,13 @@ def test_create_reuses_an_existing_index_of_the_same_dimension_adding_the_finger
 
     create_index(server).close()
 
-    assert [(r.method, r.path, r.body) for r in server.requests][-3:] == [
-        ("PUT", "/plumb-chunks", None),
-        ("GET", "/plumb-chunks/_mapping", None),
-        ("PUT", "/plumb-chunks/_mapping", {"properties": {"fingerprint": {"type": "keyword"}}}),
+    assert [(r.method, r.path) for r in server.requests][-3:] == [
+        ("PUT", "/plumb-chunks"),
+        ("GET", "/plumb-chunks/_mapping"),
+        ("PUT", "/plumb-chunks/_mapping"),
     ]
+    # An index made by an older version gains the fields it lacks (page_label, section).
+    assert server.requests[-1].body == MAPPING
 
 
 def test_create_reports_other_refusals(server):
@@ -295,8 +310,11 @@ def test_opening_without_a_dimension_takes_the_mapped_one(server):
 
 
 def test_replace_source_deletes_by_query_bulk_indexes_then_refreshes_once(server, index):
-    chunks = [chunk("c1", page=3), chunk("c2", page=4, vector=[0.0, 0.5, 0.5, 0.0])]
-    index.replace_source("spec.pdf", chunks, "f00d")
+    index.replace_source(
+        "spec.pdf",
+        [chunk("c1", page=3, page_label="i"), chunk("c2", page=4, vector=[0.0, 0.5, 0.5, 0.0], section="Loads")],
+        "f00d",
+    )
 
     assert [(r.method, r.path, r.query) for r in server.requests] == [
         ("POST", "/plumb-chunks/_delete_by_query", {}),
@@ -307,11 +325,27 @@ def test_replace_source_deletes_by_query_bulk_indexes_then_refreshes_once(server
     half = float(np.float32(0.5) / np.linalg.norm(np.array([0.5, 0.5], dtype=np.float32)))
     assert server.requests[1].body == [
         {"index": {"_index": INDEX, "_id": "c1"}},
-        {"chunk_id": "c1", "source": "spec.pdf", "fingerprint": "2:f00d", "page": 3, "text": "text of c1",
-         "vector": [1.0, 0.0, 0.0, 0.0]},
+        {
+            "chunk_id": "c1",
+            "source": "spec.pdf",
+            "fingerprint": "2:f00d",
+            "page": 3,
+            "page_label": "i",
+            "section": "",
+            "text": "text of c1",
+            "vector": [1.0, 0.0, 0.0, 0.0],
+        },
         {"index": {"_index": INDEX, "_id": "c2"}},
-        {"chunk_id": "c2", "source": "spec.pdf", "fingerprint": "2:f00d", "page": 4, "text": "text of c2",
-         "vector": [0.0, half, half, 0.0]},
+        {
+            "chunk_id": "c2",
+            "source": "spec.pdf",
+            "fingerprint": "2:f00d",
+            "page": 4,
+            "page_label": "",
+            "section": "Loads",
+            "text": "text of c2",
+            "vector": [0.0, half, half, 0.0],
+        },
     ]
 
 
@@ -463,14 +497,17 @@ def test_hits_keep_the_order_and_score_and_carry_the_cosine_similarity(server, i
     server.reply(
         "POST",
         "/plumb-chunks/_search",
-        search_reply(raw_hit("c1", 0.92, [1.0, 0.0, 0.0, 0.0], page=7), raw_hit("c2", 0.41, [0.0, 0.0, 2.0, 0.0])),
+        search_reply(
+            raw_hit("c1", 0.92, [1.0, 0.0, 0.0, 0.0], page=7, page_label="v", section=""),
+            raw_hit("c2", 0.41, [0.0, 0.0, 2.0, 0.0]),
+        ),
     )
 
     hits = index.search("fire rating", QUERY_VECTOR, 2)
 
-    assert [(h.chunk_id, h.source, h.page, h.text) for h in hits] == [
-        ("c1", "spec.pdf", 7, "text of c1"),
-        ("c2", "spec.pdf", 2, "text of c2"),
+    assert [(h.chunk_id, h.source, h.page, h.page_label, h.section, h.text) for h in hits] == [
+        ("c1", "spec.pdf", 7, "v", "", "text of c1"),
+        ("c2", "spec.pdf", 2, "", "", "text of c2"),  # indexed before labels were kept
     ]
     assert all(isinstance(h, Hit) for h in hits)
     assert [h.score for h in hits] == pytest.approx([0.92, 0.41])
@@ -501,7 +538,7 @@ def test_bad_search_arguments_are_refused_before_anything_is_sent(server, index,
 
 
 def test_get_sends_one_multi_get_of_the_last_refresh_and_keeps_what_was_found(server, index):
-    found = {**raw_hit("c2", 1.0, [0.0, 1.0, 0.0, 0.0], page=7), "found": True}
+    found = {**raw_hit("c2", 1.0, [0.0, 1.0, 0.0, 0.0], page=7, page_label="", section="Design › Loads"), "found": True}
     del found["_score"]
     server.reply("POST", "/plumb-chunks/_mget", (200, {"docs": [found, {"_index": INDEX, "_id": "gone", "found": False}]}))
 
@@ -514,7 +551,7 @@ def test_get_sends_one_multi_get_of_the_last_refresh_and_keeps_what_was_found(se
         {"realtime": "false"},
         {"ids": ["c2", "gone"]},
     )
-    assert (got.chunk_id, got.source, got.page, got.text) == ("c2", "spec.pdf", 7, "text of c2")
+    assert (got.chunk_id, got.source, got.page, got.section, got.text) == ("c2", "spec.pdf", 7, "Design › Loads", "text of c2")
     assert got.vector.tolist() == [0.0, 1.0, 0.0, 0.0]
 
 

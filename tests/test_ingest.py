@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.chain import _citation
 from pipeline.cli import _ingest_samples_if_empty, app
 from pipeline.documents import find_files
 from pipeline.errors import ConfigError
 from pipeline.ingest import IngestProgress, TokenSplitter, ingest_files, make_splitter
+from pipeline.retriever import IndexRetriever
 from pipeline.settings import get_settings
-from tests.documents_factory import write_encrypted_pdf, write_pdf, write_scanned_pdf
+from tests.documents_factory import write_encrypted_pdf, write_labelled_pdf, write_pdf, write_scanned_pdf
 
 
 
@@ -33,6 +35,21 @@ def test_pages_survive_into_the_index(tmp_path: Path, index, embedder, splitter)
     assert (summary.files, summary.pages, summary.chunks, summary.skipped) == (1, 3, 3, [])
     hit = _hits(index, embedder, "frost depth")[0]
     assert (hit.source, hit.page) == ("criteria.pdf", 3)
+
+
+def test_page_labels_and_sections_survive_into_the_index_and_the_citations(tmp_path: Path, index, embedder, splitter):
+    pdf = write_labelled_pdf(tmp_path / "paper.pdf", ["Title page.", "", "Scope.", "The basic wind speed is 120 mph."])
+    spec = tmp_path / "spec.md"
+    spec.write_text("# Concrete\n\n## 3 Execution\n\n### 3.2 Curing\n\nCure for 7 days.\n\n## 4 Forms\n\nOil forms.\n")
+    summary = ingest_files(find_files([pdf, spec]), index, embedder, splitter)
+    assert (summary.pages, summary.chunks) == (4, 5)  # spec.md is one page of two sections
+    retriever = IndexRetriever(index=index, embedder=embedder, k=1, mode="keyword")
+    wind = _citation(retriever.invoke("basic wind speed")[0])
+    assert (wind.page, wind.page_label, wind.section) == (4, "2", "")
+    assert wind.label() == "paper.pdf – page 2 (PDF page 4)"
+    curing = _citation(retriever.invoke("cure")[0])
+    assert (curing.page, curing.page_label, curing.section) == (1, "", "Concrete › 3 Execution › 3.2 Curing")
+    assert curing.label() == "spec.md – Concrete › 3 Execution › 3.2 Curing"
 
 
 def test_reingest_skips_an_unchanged_file_and_replaces_a_changed_one(tmp_path: Path, index, embedder, splitter):

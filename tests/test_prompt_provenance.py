@@ -52,12 +52,17 @@ class FixedRetriever(BaseRetriever):
                 metadata={
                     "source": "submittals.html",
                     "page": page,
+                    "page_label": "",
+                    "section": f"Submittals › {section}",
                     "score": 0.7,
                     "similarity": self.similarity,
-                    "chunk_id": f"chunk-{page}",
+                    "chunk_id": f"chunk-{code}",
                 },
             )
-            for page, code, text in ((4, "D", "rejected, see comments"), (5, "E", "for information only"))
+            for page, code, text, section in (
+                (1, "D", "rejected, see comments", "1.3 Action Codes"),
+                (1, "E", "for information only", "1.4 Information"),
+            )
         ]
 
 
@@ -91,6 +96,7 @@ def test_exported_prompts_are_the_messages_the_model_was_sent(dynamo_settings, s
     )
     condense_sent, answer_sent = map(as_dicts, llm.received)
     assert [m["role"] for m in answer_sent] == ["user", "assistant"] * 3 + ["user"], "the last three pairs"
+    assert "[1] submittals.html – Submittals › 1.3 Action Codes\nCode D" in answer_sent[-1]["content"]
 
     result = main(ExportConfig(out=str(tmp_path / "out"), mode="all", validation_fraction=0.0), dynamo_settings)
     export = Path(result.location)

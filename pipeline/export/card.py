@@ -79,7 +79,8 @@ def _card_text(content: dict) -> str:
         "Users' ratings (1-5), notes and corrected answers on Plumbline's answers, in TRL's conversational "
         "dataset formats. Each prompt is exactly what the model was sent for the answer: the earlier questions and "
         "answers of the conversation that the chain kept, as user and assistant messages, then one user message "
-        "with the retrieved passages, each labelled `source – page N`, and the question as typed.",
+        "with the retrieved passages, each labelled with where it lies (`source – page N`, "
+        "`source – page iv (PDF page 6)` or, for Markdown and HTML, `source – heading path`), and the question as typed.",
         "",
         "| dataset | train | validation | contents |",
         "|---|---|---|---|",

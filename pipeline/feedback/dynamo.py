@@ -77,6 +77,8 @@ def citation_map(citation: Citation) -> CitationMap:
         passage_truncated=citation.passage_truncated or len(citation.passage) > PASSAGE_MAX_CHARS,
         score=citation.score,
         chunk_id=citation.chunk_id,
+        page_label=citation.page_label,
+        section=citation.section,
     )
 
 
@@ -118,6 +120,8 @@ def item_turn(item: TurnItem) -> Turn:
                 score=c.score,
                 chunk_id=c.chunk_id,
                 passage_truncated=c.passage_truncated,
+                page_label=c.page_label,
+                section=c.section,
             )
             for c in item.citations
         ],

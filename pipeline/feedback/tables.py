@@ -53,6 +53,8 @@ class CitationMap(MapAttribute):
     passage_truncated = BooleanAttribute(default=False)
     score = NumberAttribute()
     chunk_id = UnicodeAttribute(default="")
+    page_label = UnicodeAttribute(default="")
+    section = UnicodeAttribute(default="")
 
 
 class ExchangeMap(MapAttribute):

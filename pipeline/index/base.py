@@ -16,13 +16,17 @@ SearchMode = Literal["dense", "keyword", "hybrid"]
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of one page of one document, with its unit-length embedding."""
+    """A passage of one page of one document, with its unit-length embedding. `page_label` is the
+    page's printed label ("" when it has none), `section` the heading path of the Markdown or HTML
+    section the passage lies in ("" when none): see `documents.Page`."""
 
     chunk_id: str
     source: str
     page: int
     text: str
     vector: np.ndarray
+    page_label: str = ""
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class Hit:
     text: str
     score: float
     similarity: float
+    page_label: str = ""
+    section: str = ""
 
 
 class ChunkIndex(Protocol):

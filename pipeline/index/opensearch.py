@@ -29,7 +29,7 @@ from pipeline.errors import ConfigError, IndexUnavailable
 from pipeline.index.base import Chunk, Hit, SearchMode, checked_chunks, unit_vector
 from pipeline.settings import Settings
 
-RETURNED_FIELDS = ["chunk_id", "source", "page", "text", "vector"]
+RETURNED_FIELDS = ["chunk_id", "source", "page", "page_label", "section", "text", "vector"]
 # Weights of the hybrid query's sub-queries, in their order: keyword first, then vector.
 HYBRID_WEIGHTS = [0.3, 0.7]
 REQUEST_TIMEOUT_S = 30
@@ -63,6 +63,8 @@ def index_template(index: str, dimension: int) -> dict[str, Any]:
                     "source": {"type": "keyword"},
                     "fingerprint": FINGERPRINT_FIELD,
                     "page": {"type": "integer"},
+                    "page_label": {"type": "keyword"},
+                    "section": {"type": "keyword"},
                     "text": {"type": "text", "analyzer": "english", "similarity": "BM25"},
                     "vector": {
                         "type": "knn_vector",
@@ -153,6 +155,8 @@ def _hit(raw: dict[str, Any], query_vector: np.ndarray) -> Hit:
         text=doc["text"],
         score=float(raw["_score"]),
         similarity=_cosine(query_vector, np.asarray(doc["vector"], dtype=np.float32)),
+        page_label=doc.get("page_label", ""),  # absent from chunks indexed before labels were kept
+        section=doc.get("section", ""),
     )
 
 
@@ -163,6 +167,8 @@ def _chunk(doc: dict[str, Any]) -> Chunk:
         page=doc["page"],
         text=doc["text"],
         vector=np.asarray(doc["vector"], dtype=np.float32),
+        page_label=doc.get("page_label", ""),
+        section=doc.get("section", ""),
     )
 
 
@@ -204,8 +210,9 @@ class OpenSearchIndex:
     @classmethod
     def create(cls, settings: Settings, dimension: int) -> Self:
         """What `plumb index init` runs: put the index template and the search pipeline (both
-        idempotent) and create the index if it is missing, else add the `fingerprint` field to its
-        mapping (an index made before documents had fingerprints); returns it opened.
+        idempotent) and create the index if it is missing, else put the template's mapping on it
+        (OpenSearch adds the fields an older version lacked, such as `fingerprint`, `page_label` and
+        `section`, and keeps the rest); returns it opened.
 
         Creating and tolerating 'already exists' rather than checking first is safe when several
         init jobs start at once.
@@ -220,8 +227,8 @@ class OpenSearchIndex:
                 if exc.error != "resource_already_exists_exception":
                     raise
                 index._check_dimension()
-                added = {"properties": {"fingerprint": FINGERPRINT_FIELD}}
-                index._client.indices.put_mapping(index=index._index, body=added)
+                mappings = index_template(index._index, dimension)["template"]["mappings"]
+                index._client.indices.put_mapping(index=index._index, body=mappings)
         return index
 
     def _mapped_dimension(self) -> int | None:
@@ -289,6 +296,8 @@ class OpenSearchIndex:
                 "source": chunk.source,
                 "fingerprint": stamp,
                 "page": chunk.page,
+                "page_label": chunk.page_label,
+                "section": chunk.section,
                 "text": chunk.text,
                 "vector": chunk.vector.tolist(),
             },

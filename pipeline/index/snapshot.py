@@ -37,6 +37,8 @@ class Snapshot:
     chunk_ids: list[str]
     sources: list[str]
     pages: list[int]
+    page_labels: list[str]
+    sections: list[str]
     texts: list[str]
     blocks: dict[int, Block]  # by source_key(source)
     partitions: Partitions | None  # None: too few rows, dense search scans them all
@@ -64,6 +66,8 @@ class Snapshot:
             chunk_ids=[c.chunk_id for c in chunks],
             sources=[c.source for c in chunks],
             pages=[c.page for c in chunks],
+            page_labels=[c.page_label for c in chunks],
+            sections=[c.section for c in chunks],
             texts=[c.text for c in chunks],
             blocks=blocks,
             partitions=Partitions.train(vectors),
@@ -95,6 +99,8 @@ class Snapshot:
             chunk_ids=self.chunk_ids[:start] + self.chunk_ids[stop:] + [c.chunk_id for c in chunks],
             sources=self.sources[:start] + self.sources[stop:] + [c.source for c in chunks],
             pages=self.pages[:start] + self.pages[stop:] + [c.page for c in chunks],
+            page_labels=self.page_labels[:start] + self.page_labels[stop:] + [c.page_label for c in chunks],
+            sections=self.sections[:start] + self.sections[stop:] + [c.section for c in chunks],
             texts=self.texts[:start] + self.texts[stop:] + [c.text for c in chunks],
             blocks=blocks,
             partitions=partitions or Partitions.train(vectors),
@@ -129,6 +135,8 @@ class Snapshot:
             page=self.pages[row],
             text=self.texts[row],
             vector=self.vectors[row].copy(),
+            page_label=self.page_labels[row],
+            section=self.sections[row],
         )
 
     def hit(self, row: int, score: float, query_vector: np.ndarray) -> Hit:
@@ -139,6 +147,8 @@ class Snapshot:
             text=self.texts[row],
             score=score,
             similarity=float(self.vectors[row] @ query_vector),
+            page_label=self.page_labels[row],
+            section=self.sections[row],
         )
 
 

@@ -39,6 +39,8 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("chunk_id", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("fingerprint", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("page", stored=True)
+    builder.add_text_field("page_label", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("section", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("text", stored=True, tokenizer_name=ANALYZER, index_option="freq")
     builder.add_bytes_field("vector", stored=True)
     return builder.build()
@@ -83,6 +85,8 @@ class ChunkWriter:
             document.add_text("chunk_id", chunk.chunk_id)
             document.add_text("fingerprint", fingerprint)
             document.add_integer("page", chunk.page)
+            document.add_text("page_label", chunk.page_label)
+            document.add_text("section", chunk.section)
             document.add_text("text", chunk.text)
             document.add_bytes("vector", np.asarray(chunk.vector, dtype=np.float32).tobytes())
             self._writer.add_document(document)
@@ -176,6 +180,8 @@ class TantivyStore:
                 page=document.get_first("page"),
                 text=document.get_first("text"),
                 vector=np.frombuffer(document.get_first("vector"), dtype=np.float32),
+                page_label=document.get_first("page_label"),
+                section=document.get_first("section"),
             )
             chunks.append((document.get_first("position"), chunk, document.get_first("fingerprint")))
         return chunks
