@@ -108,7 +108,10 @@ class PlumblineStack(Stack):
             partition_key=dynamodb.Attribute(name="day", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="stored_at", type=dynamodb.AttributeType.STRING),
         )
-        return {"turns": turns, "sessions": sessions, "feedback": feedback}
+        judgements = self._table(
+            "judgements", ("turn_id", dynamodb.AttributeType.STRING), ("judge", dynamodb.AttributeType.STRING)
+        )
+        return {"turns": turns, "sessions": sessions, "feedback": feedback, "judgements": judgements}
 
     def _table(self, name: str, partition: tuple, sort: tuple) -> dynamodb.Table:
         # Users' feedback is the product's training data: kept when the stack goes, restorable to

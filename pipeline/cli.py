@@ -12,6 +12,7 @@ from rich.table import Table
 
 from pipeline.errors import PlumbError
 from pipeline.export.command import export_command
+from pipeline.judge.command import agreement_command, judge_command
 from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -22,7 +23,9 @@ app = typer.Typer(help="Plumbline: document Q&A with page-exact citations that l
 db_app = typer.Typer(help="The DynamoDB tables for turns and feedback.", no_args_is_help=True)
 index_app = typer.Typer(help="The vector index.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+judge_app = typer.Typer(help="The AI judge: scores answers 1-5 in half points, with a comment.")
 app.add_typer(index_app, name="index")
+app.add_typer(judge_app, name="judge")
 console = Console(soft_wrap=True)
 
 
@@ -50,6 +53,8 @@ def reported(command):
 
 
 app.command("export")(reported(export_command))
+judge_app.callback(invoke_without_command=True)(reported(judge_command))
+judge_app.command("agreement")(reported(agreement_command))
 
 
 @app.command()

@@ -6,7 +6,7 @@ and bad input is refused with a message before anything is stored.
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -163,3 +163,41 @@ class Feedback(BaseModel):
         if any(i < 0 for i in value):
             raise ValueError("flagged citation numbers start at 0")
         return sorted(set(value))
+
+
+# What a judge scored an answer against: the asker's own corrected answer, an answer a subject-matter
+# expert approved for the same question, or nothing (faithfulness to the passages and relevance).
+ReferenceKind = Literal["correction", "sme", "none"]
+JUDGE_SCORES = tuple(n / 2 for n in range(2, 11))  # 1, 1.5, ... 5
+
+
+class Judgement(BaseModel):
+    """An AI judge's verdict on one answered turn: a score from 1 to 5 in steps of 0.5 and a comment
+    that explains it. One per (turn, judge model, judge prompt version): judging again with the same
+    judge and prompt changes nothing."""
+
+    session_id: str
+    turn_id: str
+    user: str  # who asked: whose rating and correction the judgement is compared with
+    judge_model: str
+    prompt_version: str
+    score: float
+    comment: str
+    reference_kind: ReferenceKind
+    judged_at: datetime = Field(default_factory=now_utc)
+
+    @field_validator("score")
+    @classmethod
+    def _score(cls, value: float) -> float:
+        if value not in JUDGE_SCORES:
+            raise ValueError(f"a judge's score is 1 to 5 in steps of 0.5, not {value}")
+        return value
+
+    @property
+    def judge(self) -> str:
+        """The judge's identity as stored: model and prompt version."""
+        return judge_key(self.judge_model, self.prompt_version)
+
+
+def judge_key(judge_model: str, prompt_version: str) -> str:
+    return f"{judge_model}#{prompt_version}"

@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(384, gt=0, description="Longest answer, in tokens.")
     temperature: float = Field(0.1, ge=0, description="Sampling temperature.")
 
+    # The AI judge (RLAIF): another model scores answers; in production a stronger one than answers
+    judge_backend: Literal["local", "openai"] = Field(
+        "local",
+        description="'local': the packaged SmolLM2 in-process, a demo judge too small to trust; 'openai': an "
+        "OpenAI-compatible endpoint (vLLM serving a stronger model).",
+    )
+    judge_base_url: str = Field("http://localhost:8000/v1", description="The judge's endpoint (judge_backend=openai).")
+    judge_model: str = Field(
+        "mistralai/Mistral-7B-Instruct-v0.3", description="The judge's served model name (judge_backend=openai)."
+    )
+    judge_api_key: str = Field("not-needed", description="API key for the judge's endpoint.")
+    judge_max_tokens: int = Field(256, gt=0, description="Longest judgement (score and comment), in tokens.")
+    judge_attempts: int = Field(
+        3, ge=1, description="Tries per turn when the judge's reply is not a valid judgement; then it is counted failed."
+    )
+    judge_concurrency: int = Field(8, ge=1, le=64, description="Requests the judge job keeps in flight at once.")
+
     # Feedback store
     dynamodb_endpoint: str = Field(
         "", description="DynamoDB endpoint URL; empty means AWS itself. Dev and tests set DynamoDB Local's."

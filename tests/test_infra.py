@@ -100,7 +100,7 @@ def index_shapes(indexes: list[dict], name_key: str, schema_key: str, projection
     return {i[name_key]: (key_set(i[schema_key]), i[projection_key]["ProjectionType"]) for i in indexes}
 
 
-@pytest.mark.parametrize("name", ["turns", "sessions", "feedback"])
+@pytest.mark.parametrize("name", ["turns", "sessions", "feedback", "judgements"])
 def test_each_table_has_the_keys_and_indexes_the_feedback_store_declares(resources, name):
     model = getattr(build_tables(Settings(table_prefix="plumb-")), name)
     expected = model._get_schema()
@@ -124,7 +124,7 @@ def test_each_table_has_the_keys_and_indexes_the_feedback_store_declares(resourc
 
 def test_tables_are_on_demand_recoverable_and_kept(resources):
     tables = of_type(resources, "AWS::DynamoDB::Table")
-    assert len(tables) == 3
+    assert len(tables) == 4
     for table in tables.values():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -227,7 +227,7 @@ def dynamodb_grants(resources: dict, role_prefix: str) -> tuple[set[str], set[st
 
 def test_the_app_role_reads_and_writes_exactly_the_feedback_tables(resources):
     actions, tables = dynamodb_grants(resources, "AppTaskRole")
-    assert tables == table_ids(resources, "turns", "sessions", "feedback")
+    assert tables == table_ids(resources, "turns", "sessions", "feedback", "judgements")
     assert {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"} <= actions
     assert not {"dynamodb:DeleteTable", "dynamodb:CreateTable", "dynamodb:*"} & actions
 

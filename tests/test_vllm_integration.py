@@ -186,3 +186,33 @@ def test_check_llm_on_a_dead_port_is_model_unavailable():
 
     with pytest.raises(ModelUnavailable, match=f"endpoint at {url} is not answering: start vLLM"):
         check_llm(served(url))
+
+
+def judge_settings(url: str) -> Settings:
+    return Settings(
+        judge_backend="openai", judge_base_url=url, judge_model=SERVED_NAME, judge_api_key=API_KEY, llm_max_retries=0
+    )
+
+
+def test_the_judge_scores_in_the_schema_the_server_enforces(vllm_url):
+    from pipeline.judge.judge import Reference, make_judge
+    from tests.export_factory import CORRECTION, SEEDS, make_pair
+
+    judge = make_judge(judge_settings(vllm_url))
+    for seed in SEEDS[:3]:
+        turn, _ = make_pair(seed)
+        judgement = judge.score(turn, Reference(CORRECTION, "correction"))
+        assert judgement.score in {n / 2 for n in range(2, 11)} and judgement.comment.strip()
+        assert judgement.judge_model == SERVED_NAME
+
+
+def test_the_judge_compares_two_answers_in_both_orders(vllm_url):
+    from pipeline.judge.judge import make_judge
+    from tests.export_factory import SEEDS, make_pair
+
+    judge = make_judge(judge_settings(vllm_url))
+    turn, _ = make_pair(SEEDS[0])
+    outcome = judge.compare(turn.question, turn.citations, SEEDS[0].answer, SEEDS[1].answer)
+    swapped = judge.compare(turn.question, turn.citations, SEEDS[1].answer, SEEDS[0].answer)
+    assert outcome in {"A", "B", "tie"}
+    assert swapped == {"A": "B", "B": "A", "tie": "tie"}[outcome]  # greedy: the same verdict, named by position

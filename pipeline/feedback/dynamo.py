@@ -37,11 +37,12 @@ from pipeline.feedback.tables import (
     CitationMap,
     ExchangeMap,
     FeedbackItem,
+    JudgementItem,
     TurnItem,
     build_tables,
     feedback_key,
 )
-from pipeline.records import Citation, Feedback, Turn
+from pipeline.records import Citation, Feedback, Judgement, Turn
 from pipeline.settings import Settings
 
 PASSAGE_MAX_CHARS = 2000
@@ -168,6 +169,35 @@ def item_feedback(item: FeedbackItem) -> Feedback:
         flagged_citations=item.flagged_citations,
         created_at=item.created_at,
         version=item.version,
+    )
+
+
+def judgement_item(model: type[JudgementItem], judgement: Judgement) -> JudgementItem:
+    return model(
+        judgement.turn_id,
+        judgement.judge,
+        session_id=judgement.session_id,
+        user=judgement.user,
+        judge_model=judgement.judge_model,
+        prompt_version=judgement.prompt_version,
+        score=judgement.score,
+        comment=judgement.comment,
+        reference_kind=judgement.reference_kind,
+        judged_at=utc(judgement.judged_at),
+    )
+
+
+def item_judgement(item: JudgementItem) -> Judgement:
+    return Judgement(
+        session_id=item.session_id,
+        turn_id=item.turn_id,
+        user=item.user,
+        judge_model=item.judge_model,
+        prompt_version=item.prompt_version,
+        score=item.score,
+        comment=item.comment,
+        reference_kind=item.reference_kind,
+        judged_at=item.judged_at,
     )
 
 
@@ -351,6 +381,46 @@ class DynamoFeedbackStore:
                 for item in table.by_day.query(day.isoformat(), table.stored_at.between(start, last)):
                     yield item_feedback(item)
                 day += timedelta(days=1)
+
+
+    def save_judgement(self, judgement: Judgement) -> Saved[Judgement]:
+        """Store a judge's verdict unless this judge (model and prompt version) already judged the
+        turn; then the stored one is returned and nothing is written."""
+        judgement = Judgement.model_validate(judgement.model_dump())
+        table = self._tables.judgements
+        with self._errors():
+            try:
+                judgement_item(table, judgement).save(condition=table.judge.does_not_exist())
+            except PynamoDBException as exc:
+                if not is_condition_failure(exc):
+                    raise
+                return Saved(item_judgement(table.get(judgement.turn_id, judgement.judge, consistent_read=True)))
+        return Saved(judgement)
+
+    def judged(self, turn_ids: list[str], judge: str) -> set[str]:
+        """Which of `turn_ids` this judge (`records.judge_key`) has judged: batch reads of 100 keys."""
+        with self._errors():
+            return {item.turn_id for item in self._tables.judgements.batch_get([(t, judge) for t in turn_ids])}
+
+    def judgements(self) -> Iterator[Judgement]:
+        """Every stored judgement, one page at a time (a scan: for agreement figures and reviews)."""
+        with self._errors():
+            for item in self._tables.judgements.scan():
+                yield item_judgement(item)
+
+    def turns_between(self, start: datetime | None, end: datetime) -> Iterator[Turn]:
+        """Every turn created in [start, end) (all before `end` when start is None), one page at a time.
+
+        A scan: the turns table has no index by time across sessions, and judging reads every turn
+        of the window once, so the cost is linear in the table either way.
+        """
+        table = self._tables.turns
+        condition = table.created_at < utc(end)
+        if start is not None:
+            condition &= table.created_at >= utc(start)
+        with self._errors():
+            for item in table.scan(condition):
+                yield item_turn(item)
 
 
 def create_tables(settings: Settings) -> None:

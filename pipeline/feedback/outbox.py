@@ -17,10 +17,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.records import Feedback, Turn
+from pipeline.records import Feedback, Judgement, Turn
 from pipeline.settings import Settings
 
-KINDS: dict[str, type[Turn] | type[Feedback]] = {"turn": Turn, "feedback": Feedback}
+Record = Turn | Feedback | Judgement
+KINDS: dict[str, type[Record]] = {"turn": Turn, "feedback": Feedback, "judgement": Judgement}
 
 
 def outbox_path(settings: Settings) -> Path:
@@ -42,7 +43,7 @@ class DeadLetter:
 
 
 class Outbox:
-    """A durable first-in first-out queue of turns and feedback, shared safely by the app's threads
+    """A durable first-in first-out queue of turns, feedback and judgements, shared safely by the app's threads
     (one connection behind a lock) and by other processes (SQLite's own file locking)."""
 
     def __init__(self, path: Path) -> None:
@@ -60,15 +61,15 @@ class Outbox:
             "body TEXT NOT NULL, queued_at TEXT NOT NULL, reason TEXT NOT NULL, failed_at TEXT NOT NULL)"
         )
 
-    def put(self, record: Turn | Feedback) -> None:
-        kind = "turn" if isinstance(record, Turn) else "feedback"
+    def put(self, record: Record) -> None:
+        kind = next(name for name, model in KINDS.items() if isinstance(record, model))
         with self._lock:
             self._db.execute(
                 "INSERT INTO outbox (kind, body, queued_at) VALUES (?, ?, ?)",
                 (kind, record.model_dump_json(), datetime.now(UTC).isoformat()),
             )
 
-    def peek(self) -> tuple[int, Turn | Feedback] | None:
+    def peek(self) -> tuple[int, Record] | None:
         """The oldest waiting record with its sequence number, or None when nothing waits. A record
         that no longer reads as its kind (queued by an older version of the app) becomes a dead letter."""
         while True:

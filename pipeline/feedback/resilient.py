@@ -20,9 +20,9 @@ from datetime import datetime
 
 from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
 from pipeline.feedback.dynamo import DynamoFeedbackStore, checked_turn
-from pipeline.feedback.outbox import DeadLetter, Outbox, outbox_path
+from pipeline.feedback.outbox import DeadLetter, Outbox, Record, outbox_path
 from pipeline.feedback.store import R, Saved, SessionSummary, checked_feedback
-from pipeline.records import Feedback, Turn
+from pipeline.records import Feedback, Judgement, Turn
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,7 @@ class ResilientStore:
             while (entry := self._outbox.peek()) is not None:
                 seq, record = entry
                 try:
-                    if isinstance(record, Turn):
-                        self._store.save_turn(record)
-                    else:
-                        self._store.save_feedback(record)
+                    self._write(record)
                 except (StoreUnavailable, ConfigError):
                     raise  # an outage or a setup fault (tables, credentials): every record waits, none is refused
                 except PlumbError as exc:
@@ -71,6 +68,14 @@ class ResilientStore:
                 self._outbox.remove(seq)
                 replayed += 1
             return replayed
+
+    def _write(self, record: Record) -> None:
+        if isinstance(record, Turn):
+            self._store.save_turn(record)
+        elif isinstance(record, Feedback):
+            self._store.save_feedback(record)
+        else:
+            self._store.save_judgement(record)
 
     def _save(self, record: R, write: Callable[[R], Saved[R]]) -> Saved[R]:
         if time.monotonic() >= self._down_until and not self._outbox.pending():
@@ -88,6 +93,9 @@ class ResilientStore:
 
     def save_feedback(self, feedback: Feedback) -> Saved[Feedback]:
         return self._save(checked_feedback(feedback), self._store.save_feedback)
+
+    def save_judgement(self, judgement: Judgement) -> Saved[Judgement]:
+        return self._save(judgement, self._store.save_judgement)
 
     def dead_letters(self) -> list[DeadLetter]:
         """Queued records the store refused for good, oldest first."""

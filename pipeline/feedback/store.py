@@ -12,9 +12,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import ValidationError
 
 from pipeline.errors import InvalidFeedback, PlumbError
-from pipeline.records import Feedback, Turn
+from pipeline.records import Feedback, Judgement, Turn
 
-R = TypeVar("R", Turn, Feedback)
+R = TypeVar("R", Turn, Feedback, Judgement)
 
 
 class TurnRejected(PlumbError):

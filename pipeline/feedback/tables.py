@@ -1,6 +1,7 @@
 """The DynamoDB tables of the feedback store, as PynamoDB models.
 
-Three tables, named from `settings.table_prefix` (`plumb-turns`, `plumb-sessions`, `plumb-feedback`):
+Four tables, named from `settings.table_prefix` (`plumb-turns`, `plumb-sessions`, `plumb-feedback`,
+`plumb-judgements`):
 
 - turns: key (session_id, turn_id). LSI `turns_by_time` (session_id, created_at) gives one session's
   turns in order; a get by key finds one turn, so the export can join feedback to its turn.
@@ -13,6 +14,8 @@ Three tables, named from `settings.table_prefix` (`plumb-turns`, `plumb-sessions
   item, so a time window is one query per day, each paged. Received time rather than the user's
   `created_at`, so items replayed late from an outbox still land in the next export window. All of one
   day's feedback shares a GSI partition: human feedback is far below a partition's 1,000 writes/s.
+- judgements: key (turn_id, judge = "<judge model>#<judge prompt version>"), one item per AI judge's
+  verdict on a turn: judging a turn again with the same judge finds the item and writes nothing.
 
 Tables are billed per request, so nothing needs sizing. The model classes below carry no table name;
 `build_tables(settings)` makes subclasses bound to one prefix, endpoint and region.
@@ -138,10 +141,24 @@ class FeedbackItem(Model):
     by_day = FeedbackByDay()
 
 
+class JudgementItem(Model):
+    turn_id = UnicodeAttribute(hash_key=True)
+    judge = UnicodeAttribute(range_key=True)
+    session_id = UnicodeAttribute()
+    user = UnicodeAttribute()
+    judge_model = UnicodeAttribute()
+    prompt_version = UnicodeAttribute()
+    score = NumberAttribute()
+    comment = UnicodeAttribute(default="")
+    reference_kind = UnicodeAttribute()
+    judged_at = UTCDateTimeAttribute()
+
+
 class Tables(NamedTuple):
     turns: type[TurnItem]
     sessions: type[SessionItem]
     feedback: type[FeedbackItem]
+    judgements: type[JudgementItem]
 
 
 def feedback_key(turn_id: str, user: str) -> str:
@@ -171,4 +188,9 @@ def build_tables(settings: Settings) -> Tables:
         table_meta = type("Meta", (), {**meta, "table_name": settings.table_prefix + name})
         return types.new_class(model.__name__, (model,), exec_body=lambda ns: ns.update(Meta=table_meta))
 
-    return Tables(bind(TurnItem, "turns"), bind(SessionItem, "sessions"), bind(FeedbackItem, "feedback"))
+    return Tables(
+        bind(TurnItem, "turns"),
+        bind(SessionItem, "sessions"),
+        bind(FeedbackItem, "feedback"),
+        bind(JudgementItem, "judgements"),
+    )

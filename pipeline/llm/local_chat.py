@@ -2,8 +2,13 @@
 
 Written here rather than taken from langchain-huggingface: its ChatHuggingFace over a HuggingFacePipeline
 reports no token usage, and nothing in it keeps two Streamlit users from generating on one model at once.
+
+Like an OpenAI-compatible server, it takes `response_format={"type": "json_schema", "json_schema":
+{"schema": ...}}` (as `invoke(..., response_format=...)`) and then only generates JSON that the schema
+allows, by xgrammar's grammar-constrained decoding (the engine vLLM uses for the same request).
 """
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +37,8 @@ class LocalChatModel(BaseChatModel):
     model: Any
     tokenizer: Any
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _compiler: Any = PrivateAttr(default=None)  # xgrammar's, made for this tokenizer on first use
+    _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)  # compiled JSON schemas by their text
 
     @classmethod
     def load(cls, folder: Path, model_name: str, max_new_tokens: int, temperature: float) -> "LocalChatModel":
@@ -78,8 +85,11 @@ class LocalChatModel(BaseChatModel):
         inputs = self.tokenizer.apply_chat_template(
             _chat_turns(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
+        sampling = self._sampling()
+        if response_format := kwargs.get("response_format"):
+            sampling["logits_processor"] = [self._json_only(response_format)]
         with self._lock:
-            generation = _Generation(self.model, self.tokenizer, inputs, self._sampling())
+            generation = _Generation(self.model, self.tokenizer, inputs, sampling)
             try:
                 for text in generation.streamer:
                     if text:
@@ -100,6 +110,23 @@ class LocalChatModel(BaseChatModel):
                 response_metadata={"model_name": self.model_name, "finish_reason": generation.finish_reason},
             )
         )
+
+    def _json_only(self, response_format: dict[str, Any]) -> Any:
+        """A logits processor that allows only JSON matching the request's schema; one per generation,
+        since it follows the tokens generated so far. Compiled schemas are kept per model."""
+        import xgrammar
+        from xgrammar.contrib.hf import LogitsProcessor
+
+        if response_format.get("type") != "json_schema" or "schema" not in response_format.get("json_schema", {}):
+            raise ValueError("The local model takes response_format={'type': 'json_schema', 'json_schema': {'schema': ...}}.")
+        schema = json.dumps(response_format["json_schema"]["schema"], sort_keys=True)
+        if schema not in self._grammars:
+            if self._compiler is None:
+                info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
+                self._compiler = xgrammar.GrammarCompiler(info)
+            # Compact JSON: free white space lets a small model loop on new lines until max_new_tokens.
+            self._grammars[schema] = self._compiler.compile_json_schema(schema, any_whitespace=False)
+        return LogitsProcessor(self._grammars[schema])
 
     def _sampling(self) -> dict[str, Any]:
         """Greedy decoding at temperature 0, sampling otherwise."""
