@@ -118,6 +118,8 @@ def _answer(question: str, turns: list[Turn], user: User) -> None:
     try:
         if services.store().save_turn(turn).queued:
             st.toast("The conversation is saved on this server and will sync when the feedback store is back.")
+        if judge := services.online_judge():
+            judge.submit(turn)
     except PlumbError as exc:
         st.session_state.setdefault("unstored", {})[turn.turn_id] = str(exc)
     st.rerun()

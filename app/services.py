@@ -36,3 +36,14 @@ def store():
     from pipeline.feedback import make_store
 
     return make_store(settings())
+
+
+@st.cache_resource(show_spinner="Loading the judge…")
+def online_judge():
+    """The background judge of new turns when PLUMB_JUDGE_ONLINE is set, else None."""
+    if not settings().judge_online:
+        return None
+    from pipeline.judge.judge import make_judge
+    from pipeline.judge.online import OnlineJudge
+
+    return OnlineJudge(make_judge(settings()), store())

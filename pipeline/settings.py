@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         3, ge=1, description="Tries per turn when the judge's reply is not a valid judgement; then it is counted failed."
     )
     judge_concurrency: int = Field(8, ge=1, le=64, description="Requests the judge job keeps in flight at once.")
+    judge_online: bool = Field(
+        False, description="Judge each new turn in the background once it is stored (reference-free), never delaying the answer."
+    )
 
     # Feedback store
     dynamodb_endpoint: str = Field(

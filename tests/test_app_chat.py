@@ -139,3 +139,18 @@ def test_model_endpoint_down_is_a_clear_message(app_env, monkeypatch):
     at = ask(open_app())
     assert "not answering" in at.error[0].value
     assert make_store(app_env).user_sessions("alice") == []
+
+
+def test_an_answered_turn_is_judged_in_the_background_when_online_judging_is_on(app_env, monkeypatch):
+    from app import services
+    from pipeline.feedback.dynamo import DynamoFeedbackStore
+    from pipeline.judge.online import OnlineJudge
+    from tests.test_judge import VERDICT, judge_with
+
+    online = OnlineJudge(judge_with(VERDICT), make_store(app_env))
+    monkeypatch.setattr(services, "online_judge", lambda: online)
+    at = ask(open_app())
+    online.close()
+    [judgement] = DynamoFeedbackStore(app_env).judgements()
+    [turn] = make_store(app_env).session_turns(at.session_state["session_id"])
+    assert (judgement.turn_id, judgement.reference_kind, judgement.score) == (turn.turn_id, "none", 4.5)

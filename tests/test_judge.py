@@ -2,7 +2,10 @@
 DynamoDB Local (idempotent, resumable, never lost), and agreement figures computed by hand."""
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
@@ -19,6 +22,7 @@ from pipeline.feedback.resilient import ResilientStore
 from pipeline.judge.agreement import agreement, judge_agreement, level
 from pipeline.judge.batch import JudgeConfig, run_judge
 from pipeline.judge.judge import NO_REFERENCE, Judge, JudgeFailed, Reference
+from pipeline.judge.online import OnlineJudge
 from pipeline.judge.prompts import JUDGE_PROMPT_VERSION
 from pipeline.judge.verdicts import ScoreVerdict
 from pipeline.records import Judgement
@@ -248,3 +252,41 @@ def test_the_local_model_replies_only_in_the_schema_asked_for(local_model_dir):
     judgement = Judge(llm, "demo judge", attempts=1).score(turn, Reference(CORRECTION, "correction"))
     assert judgement.score in (1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5) and judgement.comment
     ScoreVerdict(score=judgement.score, comment=judgement.comment)
+
+
+class Waiting(Recording):
+    """A judge model that answers only once `release` is set."""
+
+    release: Any = None
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self.release.wait(30)
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def test_online_judging_never_waits_for_the_judge(dynamo, resilient):
+    release = threading.Event()
+    online = OnlineJudge(Judge(Waiting(replies=[VERDICT], release=release), "judge-model"), resilient)
+    turn, _ = make_pair(SEEDS[0])
+    canned, _ = make_pair(SEEDS[1])
+    canned = canned.model_copy(update={"generated": False})
+    waited = 0.0
+    for each in (turn, canned):
+        dynamo.save_turn(each)
+        started = time.perf_counter()
+        online.submit(each)
+        waited += time.perf_counter() - started
+    assert waited < 0.1 and list(dynamo.judgements()) == []  # the judge is still blocked
+    release.set()
+    online.close()
+    assert [(j.turn_id, j.reference_kind) for j in dynamo.judgements()] == [(turn.turn_id, "none")]
+
+
+def test_a_failed_online_judgement_does_not_stop_the_next(dynamo, resilient):
+    online = OnlineJudge(judge_with("not json", VERDICT, attempts=1), resilient)
+    first, _ = make_pair(SEEDS[0])
+    second, _ = make_pair(SEEDS[2])
+    online.submit(first)
+    online.submit(second)
+    online.close()
+    assert [j.turn_id for j in dynamo.judgements()] == [second.turn_id]
