@@ -146,7 +146,7 @@ def test_every_row_names_its_turn_verdict_model_prompt_and_export(dynamo_setting
         pairs = {r["pair"]: r for r in rows(export, name)}
         correction, rating = pairs["correction"], pairs["rating"]
         assert correction["chosen_turn_id"] == correction["rejected_turn_id"] == bob.turn_id
-        assert correction["chosen_model_id"] is None and correction["rejected_model_id"] == bob.model_id
+        assert correction["chosen_model_id"] == "" and correction["rejected_model_id"] == bob.model_id
         assert (rating["chosen_turn_id"], rating["rejected_turn_id"]) == (alice.turn_id, bob.turn_id)
         assert (rating["chosen_user"], rating["rejected_user"]) == ("alice", "bob")
         assert rating["label_source"] == "human" and rating["export_id"] == manifest["export_id"]
@@ -501,13 +501,19 @@ def test_overlapping_exports_give_the_collector_its_threshold_back():
     assert gc.get_threshold() == before
 
 
-def test_a_length_limit_names_its_own_stream(dynamo_settings, seeded, tmp_path):
+def test_a_length_limit_names_its_own_stream(dynamo_settings, store, seeded, tmp_path):
     """Rows a --max-tokens run leaves out are still new to a run without the limit to the same --out."""
+    from tests.export_factory import filler
+
+    turn, feedback = make_pair(Seed("hal", "What does the long clause say?", "It says this [5].", 5, SEEDS[0].citation))
+    passages = [SEEDS[0].citation.model_copy(update={"source": f"long-{n}.pdf", "passage": filler(1900)}) for n in range(5)]
+    store.save_turn(turn.model_copy(update={"citations": passages}))
+    store.save_feedback(feedback)
     out = tmp_path / "out"
-    _, limited = run(dynamo_settings, out, max_tokens=5)
-    assert sum(limited["tokens"]["rows_too_long"].values()) > 0
+    _, limited = run(dynamo_settings, out, max_tokens=1024)
+    assert limited["tokens"]["rows_too_long"] == {"sft": 1, "kto": 1, "ratings": 1}
     export, unlimited = run(dynamo_settings, out)
-    assert len(rows(export, "ratings")) == len(SEEDS)
+    assert len(rows(export, "ratings")) == len(SEEDS) + 1
     assert limited["watermark"]["key"] != unlimited["watermark"]["key"]
 
 
@@ -517,3 +523,45 @@ def test_an_output_that_is_a_file_is_refused_before_anything_is_read(tmp_path):
     (tmp_path / "afile").write_text("")
     with pytest.raises(ExportFailed, match="is a file"):
         main(ExportConfig(out=str(tmp_path / "afile"), mode="all"))
+
+
+def test_a_watermark_lost_after_publishing_doubles_nothing(dynamo_settings, store, seeded, tmp_path, monkeypatch):
+    """DynamoDB went away between publishing and storing the watermark: the next run starts after the
+    published export all the same, so every item is exported exactly once."""
+    out = tmp_path / "out"
+
+    def gone(*args, **kwargs):
+        raise StoreUnavailable("DynamoDB cannot be reached")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Watermarks, "advance", gone)
+        with pytest.raises(StoreUnavailable):
+            run(dynamo_settings, out)
+    [first] = list(out.iterdir())
+    assert len(rows(first, "ratings")) == len(SEEDS)
+    again, manifest = run(dynamo_settings, out)
+    assert again is None and manifest["window"]["start"] == json.loads((first / "manifest.json").read_text())["window"]["end"]
+    turn, feedback = make_pair(Seed("gina", "Where is the fire exit?", "Door 1 [1].", 4, SEEDS[0].citation))
+    store.save_turn(turn)
+    store.save_feedback(feedback)
+    third, _ = run(dynamo_settings, out)
+    assert [r["user"] for r in rows(third, "ratings")] == ["gina"]
+
+
+def test_every_dataset_of_both_splits_loads_as_the_card_says(dynamo_settings, seeded, tmp_path):
+    from datasets import load_dataset
+
+    export, _ = run(dynamo_settings, tmp_path / "out", mode="all", validation_fraction=0.5)
+    for name in ("sft", "preference", "reward", "kto", "ratings"):
+        lines = [row for split in ("train", "validation") for row in rows(export, name, split)]
+        assert all(value is not None for row in lines for value in row.values()), name
+        if lines:
+            loaded = load_dataset(str(export), name)
+            assert sum(len(split) for split in loaded.values()) == len(lines)
+
+
+def test_a_snapshot_lists_no_verdict_its_filters_leave_out(dynamo_settings, store, seeded, tmp_path):
+    turn, feedback = seeded[0]
+    store.save_feedback(feedback.model_copy(update={"rating": 2, "note": "changed"}))
+    _, manifest = run(dynamo_settings, tmp_path / "out", mode="all", users=("dave",))
+    assert manifest["supersedes"] == [] and manifest["not_matched"] == len(SEEDS) - 1

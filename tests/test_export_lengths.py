@@ -122,3 +122,39 @@ def test_export_fits_rows_to_max_tokens_and_reports_lengths(dynamo_settings, tok
     assert manifest["kto_balance"]["desirable"] == 5 and manifest["kto_balance"]["undesirable"] == 2
     card = (export / "README.md").read_text()
     assert "| sft |" in card and "passages_dropped" in card and "desirable_weight" in card
+
+
+def test_rating_pairs_fitted_to_max_tokens_count_what_they_lost(dynamo_settings, tmp_path):
+    """uma (5) over wes (1) fits with the passages both cite; uma over vic (1, cites [5]) cannot fit:
+    counted as too long, not missing."""
+    store = DynamoFeedbackStore(dynamo_settings)
+    uma = long_pair(user="uma")
+    wes = long_pair(answer="Only the first [1].", user="wes")
+    vic = long_pair(answer="All five [5]. " + README[:3000], user="vic")
+    for turn, feedback in (uma, (wes[0], wes[1].model_copy(update={"rating": 1})), (vic[0], vic[1].model_copy(update={"rating": 1}))):
+        store.save_turn(turn)
+        store.save_feedback(feedback)
+    result = main(
+        ExportConfig(out=str(tmp_path / "out"), mode="all", validation_fraction=0.0, max_tokens=1024), get_settings()
+    )
+    export, tokens = Path(result.location), result.manifest["tokens"]
+    for name in ("preference", "reward"):
+        [row] = [json.loads(line) for line in (export / name / "train.jsonl").read_text().splitlines()]
+        assert (row["pair"], row["chosen_user"], row["rejected_user"]) == ("rating", "uma", "wes")
+        text = json.dumps(row["prompt"] if name == "preference" else row["chosen"][:-1])
+        kept = sum(f"[{n}] doc-{n}.pdf" in text for n in range(1, 6))
+        assert 2 <= kept < 5 and row["passages_dropped"] == 5 - kept
+        assert tokens["rows_trimmed"][name] == 1
+        assert tokens["rows_too_long"][name] == 1, "uma over vic"
+
+
+def test_a_limit_no_row_fits_publishes_nothing_and_keeps_the_watermark(dynamo_settings, tmp_path):
+    from pipeline.export.errors import ExportFailed
+    from pipeline.export.watermark import Watermarks
+
+    store_seeds(DynamoFeedbackStore(dynamo_settings))
+    out = tmp_path / "out"
+    with pytest.raises(ExportFailed, match=r"^Nothing was exported: none of the \d+ rows fits --max-tokens 50"):
+        main(ExportConfig(out=str(out), settle_seconds=0, max_tokens=50), get_settings())
+    assert not any(out.iterdir())
+    assert not Watermarks(dynamo_settings)._table.count()

@@ -113,7 +113,7 @@ class DatasetBuilder:
         # Answers to one prompt (by its digest as served), each with the digest of its prompt as fitted
         # to max_tokens; prompts are stored once each, since many answers share one.
         self._db.execute(
-            "CREATE TABLE answers (digest BLOB, question INTEGER, fitted BLOB, kept INTEGER, "
+            "CREATE TABLE answers (digest BLOB, question INTEGER, fitted BLOB, passages INTEGER, kept INTEGER, "
             "turn_id TEXT, user TEXT, feedback_version INTEGER, model_id TEXT, prompt_version TEXT, "
             "answer TEXT, rating INTEGER)"
         )
@@ -143,22 +143,25 @@ class DatasetBuilder:
         self._emit("reward", question, [reward_row(row) for row in preferences], pair_meta, dropped)
         self._emit("kto", question, kto_rows(rated, self.options.kto_neutral), meta, dropped)
         self._emit("ratings", question, [ratings_row(rated)], meta, dropped)
-        if dropped is None:
-            return
+        # Every answer takes part in pairing, one too long to fit max_tokens too (`kept` NULL), so a
+        # pair with it is counted as too long rather than silently missing.
         encoded = orjson.dumps(rated.prompt) if dropped else served
         fitted_digest = _digest(encoded) if dropped else digest
+        kept = None if dropped is None else len(rated.turn.citations)
         self._db.execute("INSERT OR IGNORE INTO prompts VALUES (?, ?)", (fitted_digest, encoded))
         self._db.execute(
-            "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (digest, question, fitted_digest, len(rated.turn.citations), *(getattr(answer, name) for name in ANSWER_COLUMNS)),
+            "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (digest, question, fitted_digest, len(turn.citations), kept, *(getattr(answer, name) for name in ANSWER_COLUMNS)),
         )
 
-    def not_matched(self, rated: Rated) -> None:
-        """Count a verdict the export's filters leave out. A new version of it still supersedes
-        earlier rows of its turn that this stream exported under the filters (say a rating 1 that
-        became a 5 in a `--rating 1` stream), so it is listed, with nothing to replace them."""
+    def not_matched(self, rated: Rated, supersedes: bool) -> None:
+        """Count a verdict the export's filters leave out. With `supersedes` (an export that is not a
+        snapshot), a new version of it is listed: it makes out of date any earlier rows of its turn
+        that this stream exported under the filters (say a rating 1 that became a 5 in a `--rating 1`
+        stream), with nothing to replace them."""
         self.summary.not_matched += 1
-        self._supersede(rated, in_export=False)
+        if supersedes:
+            self._supersede(rated, in_export=False)
 
     def _supersede(self, rated: Rated, in_export: bool) -> None:
         feedback = rated.feedback
@@ -179,11 +182,16 @@ class DatasetBuilder:
             for chosen, rejected in rating_pairs(answers):
                 # Each side's prompt fits its own answer; the one with fewer passages fits both,
                 # unless it dropped a passage the other answer cites.
+                if chosen.kept is None or rejected.kept is None:
+                    self._too_long("preference", "reward")
+                    continue
                 shorter = min(chosen, rejected, key=lambda side: side.kept)
-                fits = max(cited(chosen.answer), cited(rejected.answer)) <= shorter.kept
-                dropped = max(chosen.kept, rejected.kept) - shorter.kept if fits else None
+                if max(cited(chosen.answer), cited(rejected.answer)) > shorter.kept:
+                    self._too_long("preference", "reward")
+                    continue
                 row = preference_row(shorter.prompt, chosen.answer, rejected.answer)
                 meta = pair_provenance("rating", chosen.verdict, rejected.verdict, self.export_id)
+                dropped = chosen.passages - shorter.kept  # both answer one prompt: the same passages
                 self._emit("preference", question, [row], meta, dropped)
                 self._emit("reward", question, [reward_row(row)], meta, dropped)
         self._db.close()
@@ -209,7 +217,7 @@ class DatasetBuilder:
         long to fit max_tokens) they are only counted."""
         for content in rows:
             if dropped is None:
-                self.summary.rows_too_long[name] = self.summary.rows_too_long.get(name, 0) + 1
+                self._too_long(name)
                 continue
             row = content | meta | {"passages_dropped": dropped}
             line = orjson.dumps(row)
@@ -218,6 +226,10 @@ class DatasetBuilder:
             self._lengths.add(name, row)
             tag = b"%d:%d" % (question, row["label"]) if name == "kto" else b"%d" % question
             self._staged[name].write(b"%s\t%s\n" % (tag, line))
+
+    def _too_long(self, *names: str) -> None:
+        for name in names:
+            self.summary.rows_too_long[name] = self.summary.rows_too_long.get(name, 0) + 1
 
     def _route(self, name: str, staged: BinaryIO, splits: list[str]) -> None:
         """Write the staged rows of one dataset to the file of their question's split, in order."""
@@ -239,7 +251,7 @@ class DatasetBuilder:
         prompts whose answers got different ratings can make a pair."""
         columns = ", ".join(ANSWER_COLUMNS)
         cursor = self._db.execute(
-            f"SELECT a.digest, question, kept, prompt, {columns}, "
+            f"SELECT a.digest, question, passages, kept, prompt, {columns}, "
             "rating = MAX(rating) OVER (PARTITION BY a.digest) AS best "
             "FROM answers a JOIN prompts p ON p.digest = a.fitted WHERE a.digest IN "
             "(SELECT digest FROM answers GROUP BY digest HAVING COUNT(DISTINCT rating) > 1) "
@@ -247,16 +259,18 @@ class DatasetBuilder:
         )
         for _, rows in groupby(cursor, key=lambda row: row[0]):
             first = next(rows)
-            yield first[1], (Answered(RatedAnswer(*row[4:-1]), row[2], row[3]) for row in chain([first], rows))
+            yield first[1], (Answered(RatedAnswer(*row[5:-1]), *row[2:5]) for row in chain([first], rows))
 
 
 @dataclass(frozen=True)
 class Answered:
-    """A verdict on an answer to one prompt, with that prompt as fitted to max_tokens for it: the
-    passages it kept and the messages (decoded only for the sides of a pair)."""
+    """A verdict on an answer to one prompt, with that prompt as fitted to max_tokens for it: how
+    many passages the prompt had as served, how many it kept (None: nothing fits) and the messages
+    (decoded only for the sides of a pair)."""
 
     verdict: RatedAnswer
-    kept: int
+    passages: int
+    kept: int | None
     encoded_prompt: bytes
 
     @property

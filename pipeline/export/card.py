@@ -134,7 +134,7 @@ def _provenance_text(superseding: int) -> list[str]:
         "`export_id`; `completion_source` says who wrote the completion: `model` (the answer as generated) or "
         "`correction` (the user's corrected answer). A `preference` or `reward` row compares two answers to one prompt: `pair` is `correction` "
         "(the user's correction, chosen, over the answer it corrects, rejected; one turn on both sides; "
-        "`chosen_model_id` is null as a person wrote it) or `rating` (the best-rated answer over a lower-rated "
+        "`chosen_model_id` is empty as a person wrote it) or `rating` (the best-rated answer over a lower-rated "
         "one); `chosen_turn_id`, `chosen_user`, `chosen_feedback_version`, `chosen_model_id` and the same for "
         "`rejected_` name both sides. TRL's trainers ignore these columns.",
         "",
@@ -143,11 +143,14 @@ def _provenance_text(superseding: int) -> list[str]:
         "when the new verdict is not in this export because its filters leave it out): rows of a lower "
         "`feedback_version` for the same turn and user, in earlier exports, are out of date. An export with "
         "`--mode all` is a snapshot: the latest verdict of every turn and user. To assemble one training set "
-        "from several incremental exports, take the latest `feedback_version` per (`turn_id`, `user`) from "
+        "from several incremental exports, take the exports of one stream only (the same `watermark.key` in "
+        "their manifests: one output folder may hold several streams, say a `--rating 1` one and an "
+        "unfiltered one, whose rows overlap), take the latest `feedback_version` per (`turn_id`, `user`) from "
         "their `ratings` files and their manifests' `supersedes` lists (every exported verdict has exactly one "
         "`ratings` row, while its latest version may give no `sft` or `kto` row, or be filtered out), then keep "
         "from every file only the rows of that version (a pair only when both its sides are the latest). "
-        "Rating pairs are made within one export; a `--mode all` export pairs everything.",
+        "Rating pairs are made within one export, so answers to one prompt rated in different windows are "
+        "paired only by a `--mode all` export: take the `preference` and `reward` rows from one when you train.",
         "",
     ]
 

@@ -67,6 +67,6 @@ def export_command(
     typer.echo(f"Exported {result.manifest['items']} feedback items to {result.location} ({counts} rows).")
     if superseded := sum(not entry["in_export"] for entry in result.manifest["supersedes"]):
         typer.echo(
-            f"{superseded} new verdict(s) left out by the filters supersede rows of earlier exports "
-            "(listed under `supersedes` in the manifest)."
+            f"{superseded} changed verdict(s) are left out by the filters; rows of their earlier versions in this "
+            "stream's earlier exports, if any, are out of date (listed under `supersedes` in the manifest)."
         )

@@ -9,6 +9,7 @@ and a failed upload removes what it had put there.
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -41,6 +42,12 @@ class LocalDestination:
 
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
+
+    def manifests(self) -> Iterator[dict]:
+        """The manifest of every complete export published here, in no particular order."""
+        for path in self.root.glob(f"*/{MANIFEST}"):
+            if not path.parent.name.startswith(STAGING_PREFIX):
+                yield json.loads(path.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,43 @@ class S3Destination:
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
+    def manifests(self) -> Iterator[dict]:
+        """The manifest of every complete export published here: one listing of the export folders,
+        then one read per folder (a folder without a manifest is an upload that failed)."""
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = boto3.client("s3")
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            ):
+                for folder in page.get("CommonPrefixes", []):
+                    try:
+                        body = client.get_object(Bucket=self.bucket, Key=f"{folder['Prefix']}{MANIFEST}")["Body"]
+                    except client.exceptions.NoSuchKey:
+                        continue
+                    yield json.loads(body.read())
+        except (BotoCoreError, ClientError) as error:
+            raise ExportFailed(
+                f"Listing the exports in {self.name} failed ({error}): check the bucket, the credentials "
+                "and the S3 endpoint, then run the export again."
+            ) from error
+
 
 Destination = LocalDestination | S3Destination
+
+
+def published_end(destination: Destination, key: str) -> str | None:
+    """The end (ISO time) of the newest window published to `destination` by the stream `key`: what
+    the watermark should say even if storing it failed after publishing. None when none was."""
+    ends = [
+        manifest["window"]["end"]
+        for manifest in destination.manifests()
+        if (manifest.get("watermark") or {}).get("key") == key
+    ]
+    return max(ends, default=None)
 
 
 def destination_for(out: str) -> Destination:
@@ -104,12 +146,7 @@ def destination_for(out: str) -> Destination:
 
 def recent_exports(root: Path, limit: int = 20) -> list[dict]:
     """Manifests of the complete exports in a local output directory, newest first."""
-    manifests = []
-    for path in root.glob(f"*/{MANIFEST}"):
-        if not path.parent.name.startswith(STAGING_PREFIX):
-            manifests.append(json.loads(path.read_text(encoding="utf-8")))
-    manifests.sort(key=lambda m: m["created_at"], reverse=True)
-    return manifests[:limit]
+    return sorted(LocalDestination(root).manifests(), key=lambda m: m["created_at"], reverse=True)[:limit]
 
 
 def _delete_quietly(client, bucket: str, keys: list[str]) -> None:

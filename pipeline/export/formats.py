@@ -114,13 +114,15 @@ def pair_provenance(
     pair: Literal["correction", "rating"], chosen: RatedAnswer, rejected: RatedAnswer, export_id: str
 ) -> Row:
     """The columns of a preference or reward row: both sides' turn and verdict. A correction pair
-    names its one turn on both sides; its chosen side was written by a person, so has no model."""
+    names its one turn on both sides; its chosen side was written by a person, so its model is ""."""
     return {
         "pair": pair,
         "chosen_turn_id": chosen.turn_id,
         "chosen_user": chosen.user,
         "chosen_feedback_version": chosen.feedback_version,
-        "chosen_model_id": None if pair == "correction" else chosen.model_id,
+        # "" rather than null, so the column has one type in every file (datasets' JSON loader infers
+        # a type per file, and a train split of correction pairs alone would make it null).
+        "chosen_model_id": "" if pair == "correction" else chosen.model_id,
         "rejected_turn_id": rejected.turn_id,
         "rejected_user": rejected.user,
         "rejected_feedback_version": rejected.feedback_version,

@@ -127,7 +127,7 @@ class ExportResult:
 def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     """Run one export; raises a PlumbError subclass (saying what to do) when it cannot finish."""
     from pipeline.embeddings import make_embedder
-    from pipeline.export.destinations import destination_for
+    from pipeline.export.destinations import destination_for, published_end
     from pipeline.export.lengths import TokenCounter, load_tokenizer
     from pipeline.export.selection import Filters
     from pipeline.export.sources import DynamoSource, S3ExportSource
@@ -141,10 +141,14 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
     key = watermark_key(destination.name, stream)
     source = S3ExportSource(cfg.feedback_export, cfg.turns_export) if cfg.feedback_export else DynamoSource(settings)
     watermarks = Watermarks(settings) if cfg.mode == "incremental" else None
-    previous = None
+    stored = previous = None
     if watermarks:
         watermarks.create_table()
-        previous = watermarks.get(key)
+        stored = watermarks.get(key)
+        # An export published while storing its watermark failed still counts: the published
+        # manifests are the record of what this stream holds, the watermark a fast copy of it.
+        published = published_end(destination, key)
+        previous = max(filter(None, [stored, published and datetime.fromisoformat(published)]), default=None)
     now = datetime.now(UTC)
     window = _window(cfg, previous, source.end_limit(), now)
     export_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid4().hex[:6]}"
@@ -168,7 +172,7 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
         counter = TokenCounter(load_tokenizer(cfg.tokenizer, settings.models_dir))
         result = _build_and_publish(cfg, filters, source, window, destination, export_id, details, embedder, counter)
     if watermarks and (previous is None or window.end > previous):
-        watermarks.advance(key, stream, previous, window.end, export_id)
+        watermarks.advance(key, stream, stored, window.end, export_id)
     return result
 
 
@@ -201,13 +205,19 @@ def _build_and_publish(
                 if filters.accepts(rated):
                     builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)
                 else:
-                    builder.not_matched(rated)
+                    builder.not_matched(rated, supersedes=cfg.mode != "all")
             summary = builder.finish()
         details = {
             **details,
             "filters": filters.describe(),
             "feedback": {"versions_read": source.stats.versions, "missing_turns": source.stats.missing_turns},
         }
+        if summary.rows_too_long and not summary.rows:
+            raise ExportFailed(
+                f"Nothing was exported: none of the {sum(summary.rows_too_long.values())} rows fits --max-tokens "
+                f"{cfg.max_tokens}, even with only the passages its answer cites. Raise --max-tokens (an export "
+                "without it reports the rows' lengths in tokens)."
+            )
         content = manifest(summary, export_id, details)
         if not summary.items and not summary.supersedes:
             destination.discard(staging)
