@@ -5,7 +5,7 @@ this product leans on, so the index is this small protocol and LangChain meets i
 (`pipeline.retriever`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -44,6 +44,10 @@ class ChunkIndex(Protocol):
 
     def replace_source(self, source: str, chunks: Sequence[Chunk]) -> None:
         """Make `chunks` the only chunks of `source` (re-ingesting never duplicates)."""
+
+    def replace_sources(self, documents: Mapping[str, Sequence[Chunk]]) -> None:
+        """`replace_source` for each source in `documents`, in as few writes as the backend allows
+        (one commit in the embedded index): ingestion writes its files a batch at a time."""
 
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`; returns how many were removed."""
