@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
 
 FLOAT_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
-SETTINGS_FILE = "encoder.json"
+SETTINGS_FILE = "encoder.json"  # max_seq_length, dimension and the padding token
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+EXPORT_FORMAT = "1"  # part of the folder's name: a change to what `_export` writes exports again
 
 
 def prepare_onnx_model(model: str, models_dir: Path, int8: bool) -> Path:
@@ -53,44 +55,60 @@ def prepare_onnx_model(model: str, models_dir: Path, int8: bool) -> Path:
 
 
 class OnnxModel:
-    """An exported model (see `prepare_onnx_model`) with its tokenizer; thread-safe, as ONNX
-    Runtime sessions are."""
+    """An exported model (see `prepare_onnx_model`); thread-safe, as ONNX Runtime sessions are.
+
+    Texts are encoded with the `tokenizers` library, which loads in milliseconds: importing
+    transformers' tokenizer classes imports torch (over 10 s on 2 cores), so `tokenizer`, which
+    only ingestion needs to size chunks, is loaded on first use."""
 
     def __init__(self, path: Path) -> None:
         import onnxruntime
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
-        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(path.parent)
-        saved = json.loads((path.parent / SETTINGS_FILE).read_text())
+        self.folder = path.parent
+        saved = json.loads((self.folder / SETTINGS_FILE).read_text())
         self.max_seq_length: int = saved["max_seq_length"]
         self.dimension: int = saved["dimension"]
+        self._fast = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        # Cut and padded like sentence-transformers' Transformer.tokenize.
+        self._fast.enable_truncation(max_length=self.max_seq_length)
+        self._fast.enable_padding(pad_id=saved["pad_id"], pad_token=saved["pad_token"])
         self._session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self._inputs = [node.name for node in self._session.get_inputs()]
+
+    @cached_property
+    def tokenizer(self) -> "PreTrainedTokenizerBase":
+        """The model's Hugging Face tokenizer, as sentence-transformers gives it."""
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.folder)
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         """(len(texts), dimension) float32 unit vectors. Texts are batched longest first, as
         sentence-transformers does, so that a batch pads little; the rows come back in order."""
         order = np.argsort([-len(text) for text in texts], kind="stable")
-        batches = [self._batch([texts[i] for i in order[start : start + batch_size]]) for start in range(0, len(texts), batch_size)]
+        batches = [
+            self._batch([texts[i] for i in order[start : start + batch_size]])
+            for start in range(0, len(texts), batch_size)
+        ]
         vectors = np.concatenate(batches)[np.argsort(order)]
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def _batch(self, texts: list[str]) -> np.ndarray:
-        # Stripped and cut like sentence-transformers' Transformer.tokenize.
-        features = self.tokenizer(
-            [text.strip() for text in texts],
-            padding=True,
-            truncation="longest_first",
-            max_length=self.max_seq_length,
-            return_tensors="np",
-        )
-        feed = {name: features[name].astype(np.int64) for name in self._inputs}
+        encodings = self._fast.encode_batch([text.strip() for text in texts])
+        features = {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+        }
+        feed = {name: np.array(features[name], dtype=np.int64) for name in self._inputs}
         return self._session.run(None, feed)[0].astype(np.float32, copy=False)
 
 
 def _fingerprint(model: str) -> str:
     """12 hex digits that change when the model's files do, so an edited model is exported again."""
-    digest = hashlib.sha256(str(Path(model).resolve() if Path(model).exists() else model).encode())
+    digest = hashlib.sha256(EXPORT_FORMAT.encode())
+    digest.update(str(Path(model).resolve() if Path(model).exists() else model).encode())
     if Path(model).is_dir():
         for file in sorted(Path(model).rglob("*")):
             if file.is_file():
@@ -100,7 +118,8 @@ def _fingerprint(model: str) -> str:
 
 
 def _export(model: str, folder: Path) -> None:
-    """Write FLOAT_FILE (fused by ONNX Runtime's transformer optimizer), the tokenizer and SETTINGS_FILE."""
+    """Write FLOAT_FILE (fused by ONNX Runtime's transformer optimizer), the tokenizer (with
+    tokenizer.json, which fast tokenizers always save) and SETTINGS_FILE."""
     import torch
     from onnxruntime.transformers.optimizer import optimize_model
     from sentence_transformers import SentenceTransformer
@@ -141,7 +160,12 @@ def _export(model: str, folder: Path) -> None:
     fused.save_model_to_file(str(folder / FLOAT_FILE))
     raw.unlink()
     loaded.tokenizer.save_pretrained(folder)
-    settings = {"max_seq_length": loaded.max_seq_length, "dimension": loaded.get_embedding_dimension()}
+    settings = {
+        "max_seq_length": loaded.max_seq_length,
+        "dimension": loaded.get_embedding_dimension(),
+        "pad_token": loaded.tokenizer.pad_token,
+        "pad_id": loaded.tokenizer.pad_token_id,
+    }
     (folder / SETTINGS_FILE).write_text(json.dumps(settings))
 
 

@@ -1,6 +1,8 @@
 """The ONNX backends give the vectors sentence-transformers gives, and the setting that picks one
 is checked with one clear sentence."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,20 @@ def test_export_is_done_once(onnx_models_dir: Path) -> None:
     assert prepare_onnx_model(default_model_path(), onnx_models_dir, int8=True) == first
     assert first.stat().st_mtime_ns == written
     assert [path.name for path in onnx_models_dir.iterdir() if path.name.startswith(".onnx-") and path.is_dir()] == []
+
+
+def test_a_search_with_onnx_loads_no_torch(onnx_models_dir: Path) -> None:
+    """A question is encoded without importing torch or transformers (over 10 s on 2 cores)."""
+    prepare_onnx_model(default_model_path(), onnx_models_dir, int8=True)
+    code = (
+        "import sys\nfrom pipeline.embeddings import Embedder, default_model_path\n"
+        f"embedder = Embedder(default_model_path(), backend='onnx-int8', models_dir=Path({str(onnx_models_dir)!r}))\n"
+        "assert embedder.encode_one('How thick are the end plates?').shape == (384,)\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", "from pathlib import Path\n" + code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
 
 
 def test_unknown_backend_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
