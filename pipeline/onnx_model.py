@@ -7,7 +7,7 @@ steps are the ones optimum takes: torch's ONNX exporter, ONNX Runtime's transfor
 attention, layer norms and GELU) and its dynamic int8 quantizer. The exported graph ends with the
 model's own pooling and normalisation, so it gives the vectors sentence-transformers gives.
 
-Measured by `bench/bench_encoder.py` on 2 cores: see the README's "Embedding backends".
+Speed and retrieval quality per backend: `bench/bench_encoder.py`; the figures are in the README.
 """
 
 import hashlib
