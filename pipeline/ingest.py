@@ -195,9 +195,9 @@ def ingest_files(
     replaces its source's chunks. A document that cannot be read is recorded in `skipped` with the
     reason and the run goes on; `progress` is called after each file is read
     and after each encoding batch (`embedder.batch_size` chunks). Files are read and split one by
-    one, then encoded and indexed in groups of about ENCODE_GROUP_CHUNKS chunks; each file still
-    replaces its own chunks in one step. With `ocr`, scanned PDF pages are read by OCR (see
-    `documents.read_document`)."""
+    one, then encoded and indexed in groups of about ENCODE_GROUP_CHUNKS chunks, one index write
+    per group (in the embedded index, one commit); each file's chunks are replaced in one step.
+    With `ocr`, scanned PDF pages are read by OCR (see `documents.read_document`)."""
     summary = IngestSummary()
     started = time.perf_counter()
     state = IngestProgress(files=len(files))
@@ -259,6 +259,7 @@ def _index_group(
 
     vectors = _encode_by_batch(embedder, [text for parsed in group for _, _, text in parsed.pieces], encoded)
     offset = 0
+    documents: dict[str, list[Chunk]] = {}
     for parsed in group:
         mine = vectors[offset : offset + len(parsed.pieces)]
         offset += len(parsed.pieces)
@@ -266,11 +267,13 @@ def _index_group(
             Chunk(cid, page.source, page.page, text, vector, page_label=page.label, section=page.section)
             for (cid, page, text), vector in zip(parsed.pieces, mine, strict=True)
         ]
-        index.replace_source(parsed.file.source, chunks, parsed.fingerprint)
+        documents[parsed.file.source] = chunks
         summary.files += 1
         summary.pages += len({page.page for page in parsed.pages})  # a page may hold several sections
         summary.chunks += len(chunks)
         summary.cut += embedder.count_cut([chunk.text for chunk in chunks])
+    # One write for the group: an interrupted run leaves each file either as it was or wholly new.
+    index.replace_sources(documents, {parsed.file.source: parsed.fingerprint for parsed in group})
     return state
 
 

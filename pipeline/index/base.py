@@ -5,7 +5,7 @@ this product leans on, so the index is this small protocol and LangChain meets i
 (`pipeline.retriever`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -52,6 +52,13 @@ class ChunkIndex(Protocol):
         """Make `chunks` the only chunks of `source` (re-ingesting never duplicates), and remember
         `fingerprint` for it: ingestion's digest of the file and its chunk settings, compared on the
         next run to skip an unchanged file ("": none, never skipped)."""
+
+    def replace_sources(
+        self, documents: Mapping[str, Sequence[Chunk]], fingerprints: Mapping[str, str] | None = None
+    ) -> None:
+        """`replace_source` for each source in `documents`, with its fingerprint in `fingerprints`
+        ("" when absent), in as few writes as the backend allows (one commit in the embedded index):
+        ingestion writes its files a batch at a time."""
 
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`; returns how many were removed."""

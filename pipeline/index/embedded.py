@@ -33,7 +33,7 @@ is noticed by comparing the commit number on disk at each search, and the snapsh
 """
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +64,16 @@ class EmbeddedIndex:
         self._snapshot = self._load(self._store)
 
     def replace_source(self, source: str, chunks: Sequence[Chunk], fingerprint: str = "") -> None:
-        chunks = checked_chunks(source, chunks, self._width())
-        self._write(source, chunks, fingerprint)
+        self.replace_sources({source: chunks}, {source: fingerprint})
+
+    def replace_sources(
+        self, documents: Mapping[str, Sequence[Chunk]], fingerprints: Mapping[str, str] | None = None
+    ) -> None:
+        checked = {source: checked_chunks(source, chunks, self._width()) for source, chunks in documents.items()}
+        self._write(checked, fingerprints or {})
 
     def delete_source(self, source: str) -> int:
-        return self._write(source, [], "")
+        return self._write({source: []}, {})[source]
 
     def search(
         self,
@@ -152,21 +157,25 @@ class EmbeddedIndex:
                 self._snapshot = self._load(store)
             return self._snapshot
 
-    def _write(self, source: str, chunks: Sequence[Chunk], fingerprint: str) -> int:
-        """Replace `source`'s chunks and fingerprint in one commit; returns how many chunks it had."""
+    def _write(self, documents: Mapping[str, Sequence[Chunk]], fingerprints: Mapping[str, str]) -> dict[str, int]:
+        """Replace each source's chunks and fingerprint in one commit for all of them (a commit
+        writes new segment files, and tantivy later merges them, so fewer commits write fewer
+        bytes); returns how many chunks each source had."""
         with self._lock:
             store = self._open_store()
             with store.writer() as writer:
                 snapshot = self._snapshot
                 if writer.base_opstamp != snapshot.opstamp:
                     snapshot = self._load(store)
-                block = snapshot.block(source)
-                if block is None and not chunks:
-                    return 0
-                writer.replace(source, chunks, fingerprint)
+                had = {source: block.count if (block := snapshot.block(source)) else 0 for source in documents}
+                changed = {source: chunks for source, chunks in documents.items() if chunks or had[source]}
+                if not changed:
+                    return had
+                for source, chunks in changed.items():
+                    writer.replace(source, chunks, fingerprints.get(source, ""))
                 opstamp = writer.commit()
-                self._snapshot = snapshot.replaced(source, chunks, fingerprint, store.latest_searcher(), opstamp)
-        return block.count if block else 0
+                self._snapshot = snapshot.replaced(changed, fingerprints, store.latest_searcher(), opstamp)
+        return had
 
     def _keyword(self, snapshot: Snapshot, query: str, k: int, source: str | None) -> list[tuple[int, float]]:
         hits = self._open_store().keyword(snapshot.searcher, query, k, source)

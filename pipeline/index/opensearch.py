@@ -8,7 +8,7 @@ HNSW on faiss, BM25 text) is declared in one place, and creates the index from i
 vector scores (min-max) before averaging them, so the two scales can be compared.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
 from urllib.parse import urlparse
@@ -302,6 +302,13 @@ class OpenSearchIndex:
                 "vector": chunk.vector.tolist(),
             },
         }
+
+    def replace_sources(
+        self, documents: Mapping[str, Sequence[Chunk]], fingerprints: Mapping[str, str] | None = None
+    ) -> None:
+        """One `replace_source` per document: each is its own delete, bulk and refresh."""
+        for source, chunks in documents.items():
+            self.replace_source(source, chunks, (fingerprints or {}).get(source, ""))
 
     def delete_source(self, source: str) -> int:
         with self._errors(f"deleting {source!r}"):

@@ -44,16 +44,15 @@ class Partitions:
         kmeans.train(sample)
         return cls(kmeans.centroids, _nearest_centroid(kmeans.centroids, vectors), len(vectors))
 
-    def replaced(self, start: int, stop: int, vectors: np.ndarray) -> "Partitions | None":
-        """These partitions with rows `start:stop` removed and `vectors` appended, or None when
-        the rows have doubled or halved since training, so that the caller trains afresh."""
-        rows = len(self.assigned) - (stop - start) + len(vectors)
+    def replaced(self, kept: np.ndarray, vectors: np.ndarray) -> "Partitions | None":
+        """These partitions for the rows `kept` (row numbers, in their new order) followed by
+        `vectors`, or None when the rows have doubled or halved since training, so that the
+        caller trains afresh."""
+        rows = len(kept) + len(vectors)
         if not self.trained_rows / 2 <= rows <= self.trained_rows * 2:
             return None
         added = _nearest_centroid(self.centroids, vectors)
-        return Partitions(
-            self.centroids, np.concatenate([self.assigned[:start], self.assigned[stop:], added]), self.trained_rows
-        )
+        return Partitions(self.centroids, np.concatenate([self.assigned[kept], added]), self.trained_rows)
 
     def candidates(self, query_vector: np.ndarray) -> np.ndarray:
         """Rows in the partitions whose centroids are nearest to the query."""

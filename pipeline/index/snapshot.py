@@ -6,8 +6,8 @@ A snapshot is never changed: a write builds the next one and swaps it in, so sea
 need no lock. Rows are grouped by source, which makes a source one slice of the matrix.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import tantivy
@@ -79,29 +79,38 @@ class Snapshot:
         return self.blocks.get(source_key(source))
 
     def replaced(
-        self, source: str, chunks: Sequence[Chunk], fingerprint: str, searcher: tantivy.Searcher, opstamp: int
+        self,
+        documents: Mapping[str, Sequence[Chunk]],
+        fingerprints: Mapping[str, str],
+        searcher: tantivy.Searcher,
+        opstamp: int,
     ) -> "Snapshot":
-        """This snapshot with `chunks` as the only rows of `source` (none: the source is gone)."""
-        old = self.block(source) or Block(source, len(self.chunk_ids), 0, "")
-        start, stop = old.start, old.start + old.count
-        blocks = {
-            key: block if block.start < start else replace(block, start=block.start - old.count)
-            for key, block in self.blocks.items()
-            if key != source_key(source)
-        }
-        if chunks:
-            blocks[source_key(source)] = Block(source, len(self.chunk_ids) - old.count, len(chunks), fingerprint)
-        added = _matrix(chunks, self.vectors.shape[1])
-        vectors = np.concatenate([self.vectors[:start], self.vectors[stop:], added])
-        partitions = self.partitions and self.partitions.replaced(start, stop, added)
+        """This snapshot with each source's chunks in `documents` as its only rows (none: the
+        source is gone), written with its fingerprint in `fingerprints` ("" when absent). Kept rows
+        keep their order; the new rows follow, source by source."""
+        replaced_keys = {source_key(source) for source in documents}
+        kept = sorted((block for key, block in self.blocks.items() if key not in replaced_keys), key=lambda b: b.start)
+        rows = np.concatenate([np.arange(b.start, b.start + b.count) for b in kept] + [np.empty(0, dtype=np.int64)])
+        blocks, start = {}, 0
+        for block in kept:
+            blocks[source_key(block.source)] = Block(block.source, start, block.count, block.fingerprint)
+            start += block.count
+        added = [chunk for source, chunks in documents.items() for chunk in chunks]
+        for source, chunks in documents.items():
+            if chunks:
+                blocks[source_key(source)] = Block(source, start, len(chunks), fingerprints.get(source, ""))
+                start += len(chunks)
+        new_vectors = _matrix(added, self.vectors.shape[1])
+        vectors = np.concatenate([self.vectors[rows], new_vectors])
+        partitions = self.partitions and self.partitions.replaced(rows, new_vectors)
         return Snapshot(
             vectors=vectors,
-            chunk_ids=self.chunk_ids[:start] + self.chunk_ids[stop:] + [c.chunk_id for c in chunks],
-            sources=self.sources[:start] + self.sources[stop:] + [c.source for c in chunks],
-            pages=self.pages[:start] + self.pages[stop:] + [c.page for c in chunks],
-            page_labels=self.page_labels[:start] + self.page_labels[stop:] + [c.page_label for c in chunks],
-            sections=self.sections[:start] + self.sections[stop:] + [c.section for c in chunks],
-            texts=self.texts[:start] + self.texts[stop:] + [c.text for c in chunks],
+            chunk_ids=[self.chunk_ids[row] for row in rows] + [c.chunk_id for c in added],
+            sources=[self.sources[row] for row in rows] + [c.source for c in added],
+            pages=[self.pages[row] for row in rows] + [c.page for c in added],
+            page_labels=[self.page_labels[row] for row in rows] + [c.page_label for c in added],
+            sections=[self.sections[row] for row in rows] + [c.section for c in added],
+            texts=[self.texts[row] for row in rows] + [c.text for c in added],
             blocks=blocks,
             partitions=partitions or Partitions.train(vectors),
             searcher=searcher,

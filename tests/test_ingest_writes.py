@@ -1,0 +1,63 @@
+"""Ingestion writes the embedded index a group of files at a time, not a commit per file, and an
+interrupted run still leaves every file either as it was or wholly new."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.index.tantivy_store import ChunkWriter
+from pipeline.ingest import ingest_files, make_splitter
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The opstamps of every commit the real tantivy writer makes during the test."""
+    made: list[int] = []
+    real_commit = ChunkWriter.commit
+
+    def counted(writer: ChunkWriter) -> int:
+        made.append(real_commit(writer))
+        return made[-1]
+
+    monkeypatch.setattr(ChunkWriter, "commit", counted)
+    return made
+
+
+def _files(folder: Path, count: int) -> list[Path]:
+    """`count` Markdown files of three one-line paragraphs each (three chunks with 20-piece chunks)."""
+    paths = []
+    for number in range(count):
+        path = folder / f"spec-{number}.md"
+        path.write_text("\n\n".join(f"Clause {number}.{line}: anchor bolts at {number * 10 + line} mm." for line in range(3)))
+        paths.append(path)
+    return paths
+
+
+def test_many_files_are_one_commit_per_encoding_group(tmp_path: Path, index, embedder, commits, monkeypatch):
+    splitter = make_splitter(embedder, 20, 0)
+    summary = ingest_files(_files(tmp_path, 12), index, embedder, splitter)
+    assert (summary.files, summary.chunks) == (12, 36)
+    assert len(commits) == 1
+    monkeypatch.setattr("pipeline.ingest.ENCODE_GROUP_CHUNKS", 9)  # three files a group
+    ingest_files(_files(tmp_path, 12), index, embedder, splitter)
+    assert len(commits) == 1 + 4
+    assert index.sources() == {f"spec-{number}.md": 3 for number in range(12)}
+
+
+def test_an_interrupted_ingest_keeps_whole_files(tmp_path: Path, index, embedder, monkeypatch):
+    """Stopped during the second group's commit: the first group's files are in, whole; the
+    second group's are not there at all."""
+    monkeypatch.setattr("pipeline.ingest.ENCODE_GROUP_CHUNKS", 9)
+    real_commit = ChunkWriter.commit
+    made: list[int] = []
+
+    def stopped_at_second(writer: ChunkWriter) -> int:
+        if made:
+            raise KeyboardInterrupt
+        made.append(real_commit(writer))
+        return made[-1]
+
+    monkeypatch.setattr(ChunkWriter, "commit", stopped_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_files(_files(tmp_path, 6), index, embedder, make_splitter(embedder, 20, 0))
+    assert index.sources() == {f"spec-{number}.md": 3 for number in range(3)}
