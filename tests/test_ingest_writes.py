@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.documents import SourceFile, find_files
 from pipeline.index.tantivy_store import ChunkWriter
 from pipeline.ingest import ingest_files, make_splitter
 
@@ -23,14 +24,16 @@ def commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return made
 
 
-def _files(folder: Path, count: int) -> list[Path]:
-    """`count` Markdown files of three one-line paragraphs each (three chunks with 20-piece chunks)."""
+def _files(folder: Path, count: int, edition: int = 1) -> list[SourceFile]:
+    """`count` Markdown files of three one-line paragraphs each (three chunks with 20-piece chunks);
+    another `edition` changes every file, so none is skipped as unchanged."""
     paths = []
     for number in range(count):
         path = folder / f"spec-{number}.md"
-        path.write_text("\n\n".join(f"Clause {number}.{line}: anchor bolts at {number * 10 + line} mm." for line in range(3)))
+        lines = (f"Clause {number}.{line}: anchor bolts at {number * 10 + line} mm, edition {edition}." for line in range(3))
+        path.write_text("\n\n".join(lines))
         paths.append(path)
-    return paths
+    return find_files(paths)
 
 
 def test_many_files_are_one_commit_per_encoding_group(tmp_path: Path, index, embedder, commits, monkeypatch):
@@ -39,7 +42,7 @@ def test_many_files_are_one_commit_per_encoding_group(tmp_path: Path, index, emb
     assert (summary.files, summary.chunks) == (12, 36)
     assert len(commits) == 1
     monkeypatch.setattr("pipeline.ingest.ENCODE_GROUP_CHUNKS", 9)  # three files a group
-    ingest_files(_files(tmp_path, 12), index, embedder, splitter)
+    ingest_files(_files(tmp_path, 12, edition=2), index, embedder, splitter)
     assert len(commits) == 1 + 4
     assert index.sources() == {f"spec-{number}.md": 3 for number in range(12)}
 
