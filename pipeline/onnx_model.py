@@ -12,14 +12,14 @@ Speed and retrieval quality per backend: `bench/bench_encoder.py`; the figures a
 
 import hashlib
 import json
-import shutil
-import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from filelock import FileLock
+
+from pipeline.prepared import prepared_folder
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -40,17 +40,11 @@ def prepare_onnx_model(model: str, models_dir: Path, int8: bool) -> Path:
     target = folder / (INT8_FILE if int8 else FLOAT_FILE)
     if target.is_file():
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(models_dir / f".{folder.name}.lock"):
-        if not folder.is_dir():
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=models_dir))
-            try:
-                _export(model, staging)
-                staging.rename(folder)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        if int8 and not target.is_file():
-            _quantize(folder / FLOAT_FILE, target)
+    prepared_folder(folder, lambda staging: _export(model, staging))
+    if int8:
+        with FileLock(models_dir / f".{folder.name}.lock"):
+            if not target.is_file():
+                _quantize(folder / FLOAT_FILE, target)
     return target
 
 

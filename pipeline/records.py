@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from pipeline.sections import SEPARATOR
 
@@ -171,6 +171,16 @@ ReferenceKind = Literal["correction", "sme", "none"]
 JUDGE_SCORES = tuple(n / 2 for n in range(2, 11))  # 1, 1.5, ... 5
 
 
+def _half_points(value: float) -> float:
+    if value not in JUDGE_SCORES:
+        raise ValueError(f"a judge's score is 1 to 5 in steps of 0.5, not {value}")
+    return value
+
+
+# A judge's score; its JSON schema lists the values, so a server that enforces schemas allows no other.
+JudgeScore = Annotated[float, Field(json_schema_extra={"enum": list(JUDGE_SCORES)}), AfterValidator(_half_points)]
+
+
 class Judgement(BaseModel):
     """An AI judge's verdict on one answered turn: a score from 1 to 5 in steps of 0.5 and a comment
     that explains it. One per (turn, judge model, judge prompt version): judging again with the same
@@ -181,17 +191,10 @@ class Judgement(BaseModel):
     user: str  # who asked: whose rating and correction the judgement is compared with
     judge_model: str
     prompt_version: str
-    score: float
+    score: JudgeScore
     comment: str
     reference_kind: ReferenceKind
     judged_at: datetime = Field(default_factory=now_utc)
-
-    @field_validator("score")
-    @classmethod
-    def _score(cls, value: float) -> float:
-        if value not in JUDGE_SCORES:
-            raise ValueError(f"a judge's score is 1 to 5 in steps of 0.5, not {value}")
-        return value
 
     @property
     def judge(self) -> str:

@@ -16,18 +16,15 @@ line.
 """
 
 import re
-import shutil
-import tempfile
 from array import array
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from pipeline.errors import ConfigError
 from pipeline.export.formats import Message, Rated, completion, prompt
 from pipeline.llm.local_model import GGUF_FILE, LOCAL_MODEL_FOLDER, packaged_gguf_folder
+from pipeline.prepared import prepared_folder
 
 _CITATION = re.compile(r"\[(\d+)\]")
 _SLOT = re.compile("\ue000(\\d+)\ue001")  # private-use marks where a message's content goes
@@ -73,21 +70,13 @@ _PACKAGED: list = []
 def _packaged_tokenizer(models_dir: Path) -> Path:
     """Reading the tokenizer out of the GGUF file takes seconds, so it is saved as a folder once;
     the folder appears by an atomic rename, so its presence means it is complete."""
-    target = models_dir / f"{LOCAL_MODEL_FOLDER}-tokenizer"
-    if target.is_dir():
-        return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(models_dir / f".{target.name}.lock"):
-        if not target.is_dir():
-            from transformers import AutoTokenizer
 
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=models_dir))
-            try:
-                AutoTokenizer.from_pretrained(packaged_gguf_folder(), gguf_file=GGUF_FILE).save_pretrained(staging)
-                staging.rename(target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-    return target
+    def extract(staging: Path) -> None:
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(packaged_gguf_folder(), gguf_file=GGUF_FILE).save_pretrained(staging)
+
+    return prepared_folder(models_dir / f"{LOCAL_MODEL_FOLDER}-tokenizer", extract)
 
 
 class TokenCounter:

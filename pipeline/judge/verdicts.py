@@ -4,9 +4,9 @@ reply is validated here again, since not every endpoint enforces a schema."""
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from pipeline.records import JUDGE_SCORES
+from pipeline.records import JudgeScore
 
 
 class ScoreVerdict(BaseModel):
@@ -14,14 +14,7 @@ class ScoreVerdict(BaseModel):
     before it commits to a number."""
 
     comment: str = Field(min_length=1, max_length=400)
-    score: float = Field(json_schema_extra={"enum": list(JUDGE_SCORES)})
-
-    @field_validator("score")
-    @classmethod
-    def _half_points(cls, value: float) -> float:
-        if value not in JUDGE_SCORES:
-            raise ValueError(f"score {value} is not 1 to 5 in steps of 0.5")
-        return value
+    score: JudgeScore
 
 
 class PairVerdict(BaseModel):

@@ -6,13 +6,10 @@ under a second. The same folder is what vLLM serves.
 """
 
 import importlib.util
-import shutil
-import tempfile
 from pathlib import Path
 
-from filelock import FileLock
-
 from pipeline.errors import ModelUnavailable
+from pipeline.prepared import prepared_folder
 
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct"
 LOCAL_MODEL_FOLDER = "smollm2-135m-instruct"
@@ -48,20 +45,7 @@ def prepare_local_model(models_dir: Path) -> Path:
     The folder appears by an atomic rename of a finished temporary folder, so its presence means it is
     complete; the file lock makes a second process wait for the first instead of converting twice.
     """
-    target = models_dir / LOCAL_MODEL_FOLDER
-    if target.is_dir():
-        return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(models_dir / f".{LOCAL_MODEL_FOLDER}.lock"):
-        if not target.is_dir():
-            source = packaged_gguf_folder()
-            staging = Path(tempfile.mkdtemp(prefix=f".{LOCAL_MODEL_FOLDER}-", dir=models_dir))
-            try:
-                _convert(source, staging)
-                staging.rename(target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return prepared_folder(models_dir / LOCAL_MODEL_FOLDER, lambda staging: _convert(packaged_gguf_folder(), staging))
 
 
 def _convert(source: Path, destination: Path) -> None:
