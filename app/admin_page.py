@@ -18,6 +18,9 @@ import pandas as pd
 import streamlit as st
 
 from app import services
+from app.literal import literal
+from app.agreement_panel import agreement_panel
+from app.escalation_admin import escalation_figures, undelivered_notifications
 from app.identity import User
 from pipeline.errors import PlumbError
 from pipeline.records import RATING_LABELS
@@ -40,6 +43,7 @@ def admin_page(user: User) -> None:
         st.stop()
     st.title("Feedback")
     _dead_letters()
+    undelivered_notifications()
     start, end = _period()
     try:
         feedback = _load(start, end)
@@ -53,8 +57,10 @@ def admin_page(user: User) -> None:
         _overview(chosen)
         _table(chosen)
         _drill_down(chosen)
+    agreement_panel()
     _export(start, end)
     _recent_exports()
+    escalation_figures()
 
 
 def _dead_letters() -> None:
@@ -200,10 +206,23 @@ def _table(feedback: pd.DataFrame) -> None:
     group = left.selectbox("Group by", ["(no grouping)", *GROUPS], key="group-by")
     sort = right.selectbox("Sort by", list(SORTS), key="sort-by")
     if group in GROUPS:
-        st.dataframe(grouped(feedback, GROUPS[group]), width="stretch")
+        summary = grouped(feedback, GROUPS[group])
+        if group == "Model version":
+            summary["live"] = summary.index == _live_model_id()
+        st.dataframe(summary, width="stretch")
         return
     column, ascending = SORTS[sort]
     st.dataframe(feedback.sort_values(column, ascending=ascending)[COLUMNS], width="stretch", hide_index=True)
+
+
+def _live_model_id() -> str | None:
+    """The model id new turns record now (`plumb model promote` changes it); None when unreadable."""
+    from pipeline.models.serving import live_model_id
+
+    try:
+        return live_model_id(services.settings())
+    except PlumbError:
+        return None
 
 
 def grouped(feedback: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -223,13 +242,15 @@ def _drill_down(feedback: pd.DataFrame) -> None:
     if picked is None:
         return
     row = feedback.loc[options[picked]]
-    st.markdown(f"**{row.level}** from {row.user} on {row.given:%Y-%m-%d %H:%M} UTC, model `{row.model_id}`")
+    st.markdown(f"**{row.level}** from {literal(row.user)} on {row.given:%Y-%m-%d %H:%M} UTC, model {literal(row.model_id)}")
+    if services.settings().trace_sample_rate > 0:  # sampled turns have a trace tagged with their id
+        st.caption(f"MLflow trace, if this turn was sampled: experiment `plumb-traces`, search ``tags.`plumb.turn_id` = '{row.turn_id}'``")
     st.text("Question")
     st.code(row.question, language=None, wrap_lines=True)
     st.text("Answer")
     st.code(row.answer, language=None, wrap_lines=True)
     for label, passage in row.passages:
-        with st.expander(label):
+        with st.expander(literal(label)):
             st.text(passage)
     st.text("Note")
     st.code(row.note or "(none)", language=None, wrap_lines=True)

@@ -10,12 +10,19 @@ Markdown of its own:
 - an image is never loaded: its alt text and URL are shown as text;
 - a link is not clickable: its text is followed by its target in full, so the reader sees where it
   points and can copy it if they trust it.
+
+The one kind of link an answer shows is Plumbline's own: a citation marker [n] links to the page of
+the passage it cites, with an address the app built (`links`), never one taken from the answer.
 """
 
+import re
+from collections.abc import Mapping
 from html import escape
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from pipeline.markers import MARKER
 
 STYLE = (
     "<style>.plumb-answer{font-family:inherit;line-height:1.6}"
@@ -41,17 +48,38 @@ def _link_close(renderer, tokens: list[Token], idx: int, options, env) -> str:
     return f' (<code class="plumb-target">{escape(href)}</code>)'
 
 
+def _text(renderer, tokens: list[Token], idx: int, options, env) -> str:
+    """Text, escaped, with each number of a citation marker linked to its passage's page."""
+    links: Mapping[int, str] = env.get("citation_links", {})
+    text = escape(tokens[idx].content)
+    if not links:
+        return text
+
+    def linked(match: re.Match) -> str:
+        numbers = [n.strip() for n in match.group(1).split(",")]
+        shown = [
+            f'<a class="plumb-cite" href="{escape(links[int(n)])}" target="_blank">{n}</a>' if int(n) in links else n
+            for n in numbers
+        ]
+        return "[" + ", ".join(shown) + "]"
+
+    return MARKER.sub(linked, text)
+
+
 def _parser() -> MarkdownIt:
     parser = MarkdownIt("commonmark", {"html": False}).enable("table")
     parser.add_render_rule("image", _image)
     parser.add_render_rule("link_open", _link_open)
     parser.add_render_rule("link_close", _link_close)
+    parser.add_render_rule("text", _text)
     return parser
 
 
 _PARSER = _parser()
 
 
-def answer_html(text: str) -> str:
-    """`text` (Markdown) as HTML with no image, link or raw HTML of its own (see the module doc)."""
-    return f'{STYLE}<div class="plumb-answer">{_PARSER.render(text, {})}</div>'
+def answer_html(text: str, citation_links: Mapping[int, str] | None = None) -> str:
+    """`text` (Markdown) as HTML with no image, link or raw HTML of its own (see the module doc);
+    `citation_links` maps a passage number to the app's address of its page, for the [n] markers."""
+    return f'{STYLE}<div class="plumb-answer">{_PARSER.render(text, {"citation_links": citation_links or {}})}</div>'
+

@@ -4,6 +4,8 @@ per citation, stored against the exact turn.
 The feedback id is derived from the turn and the user. Each click on "Save feedback" is one
 submission with its own id, so a retry or an outbox replay of it is stored once; the store gives it
 its version, so changing one's mind keeps the earlier versions and the verdict saved last counts.
+Once a verdict is saved the form steps aside: the answer shows the verdict compactly with "Change",
+which opens the form again.
 """
 
 import uuid
@@ -12,9 +14,26 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app import services
+from app.escalation_ui import escalate_turn
 from app.identity import User
+from app.literal import literal
 from pipeline.errors import PlumbError
 from pipeline.records import CORRECTION_MAX_CHARS, NOTE_MAX_CHARS, RATING_LABELS, Feedback, Turn
+
+# st.feedback's faces carry no labels of their own; each face shows its level's label on hover.
+FACE_LABELS = "".join(
+    f'[data-testid="stFeedback"] button:nth-of-type({level}):hover::after{{content:"{label}"}}'
+    for level, label in RATING_LABELS.items()
+)
+FACE_STYLE = (
+    "<style>[data-testid=\"stFeedback\"] button{position:relative}"
+    "[data-testid=\"stFeedback\"] button:hover::after{position:absolute;top:100%;left:50%;transform:translateX(-50%);"
+    "white-space:nowrap;font-size:0.75rem;padding:0.1rem 0.4rem;border-radius:0.25rem;background:#31333f;"
+    f"color:#fff;z-index:10}}{FACE_LABELS}</style>"
+)
+RATE_CAPTION = "Rate this answer: " + " · ".join(
+    f"{face} {RATING_LABELS[level]}" for level, face in zip(RATING_LABELS, ["😞", "🙁", "😐", "🙂", "😀"])
+)
 
 
 def feedback_id(turn: Turn, user: User) -> str:
@@ -35,12 +54,19 @@ def _stored(turn: Turn, user: User) -> Feedback | None:
 def feedback_form(turn: Turn, user: User) -> None:
     stored = _stored(turn, user)
     _confirm(turn)
+    key = turn.turn_id
+    editing: set[str] = st.session_state.setdefault("editing", set())
     if stored:
         _show_stored(stored, turn.turn_id in st.session_state.get("syncing", set()))
-    key = turn.turn_id
+        if key not in editing:
+            if st.button("Change", key=f"change-{key}", icon=":material/edit:", type="tertiary"):
+                editing.add(key)
+                st.rerun()
+            return
+    st.html(FACE_STYLE)
     chosen = st.feedback("faces", key=f"rating-{key}", default=stored.rating - 1 if stored else None)
     if chosen is None:
-        st.caption("Rate this answer: strongly disagree … strongly agree")
+        st.caption(RATE_CAPTION)
         return
     rating = chosen + 1
     st.caption(f"Your rating: **{RATING_LABELS[rating]}**")
@@ -48,7 +74,7 @@ def feedback_form(turn: Turn, user: User) -> None:
                         placeholder="e.g. this is on page 21 of section 01 13 10")
     correction = _correction_input(turn, stored, rating)
     flags = [number for number, citation in enumerate(turn.citations)
-             if st.checkbox(f"[{number + 1}] {citation.label()} is wrong or irrelevant", key=f"flag-{key}-{number}",
+             if st.checkbox(f"[{number + 1}] {literal(citation.label())} is wrong or irrelevant", key=f"flag-{key}-{number}",
                             value=bool(stored and number in stored.flagged_citations))]
     if st.button("Save feedback", key=f"save-{key}", type="primary"):
         _save(turn, user, rating, note, correction, flags)
@@ -86,6 +112,9 @@ def _save(turn: Turn, user: User, rating: int, note: str, correction: str | None
         st.error(f"Not saved: {exc}")
         return
     st.session_state["feedback"][turn.turn_id] = saved.record
+    if rating == 1 and saved.record.note:  # the user's own words that the answer failed them: a person should look
+        escalate_turn(turn, "rating", saved.record.note)
+    st.session_state.setdefault("editing", set()).discard(turn.turn_id)
     st.session_state.setdefault("saved", {})[turn.turn_id] = saved.queued
     syncing: set[str] = st.session_state.setdefault("syncing", set())
     if saved.queued:

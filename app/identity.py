@@ -15,6 +15,8 @@ NAME_MAX_CHARS = 64
 class User:
     name: str
     is_admin: bool
+    is_expert: bool = False
+    is_reviewer: bool = False
 
 
 def _identify(settings: Settings) -> str | None:
@@ -29,7 +31,12 @@ def current_user(settings: Settings) -> User:
     """The signed-in user; otherwise shows how to sign in and stops the page."""
     name = _identify(settings)
     if name:
-        return User(name=name, is_admin=name in settings.admins)
+        return User(
+            name=name,
+            is_admin=name in settings.admins,
+            is_expert=name in settings.experts,
+            is_reviewer=name in settings.reviewers,
+        )
     if settings.user_header:
         st.error(f"No identity arrived in the {settings.user_header} header: open the app through the sign-in proxy.")
     elif not settings.dev_mode:

@@ -7,7 +7,8 @@ from pipeline.chain import RagChain
 from pipeline.embeddings import Embedder
 from pipeline.index import ChunkIndex
 from pipeline.settings import Settings, get_settings
-from pipeline.wiring import make_embedder, make_rag_chain, open_index
+from pipeline.originals import OriginalStore
+from pipeline.wiring import make_embedder, make_rag_chain, open_index, open_originals
 
 
 def settings() -> Settings:
@@ -26,6 +27,11 @@ def index() -> ChunkIndex:
     return open_index(settings(), embedder())
 
 
+@st.cache_resource
+def originals() -> OriginalStore:
+    return open_originals(settings())
+
+
 @st.cache_resource(show_spinner="Loading the model…")
 def chain() -> RagChain:
     return make_rag_chain(settings(), index(), embedder())
@@ -36,6 +42,16 @@ def store():
     from pipeline.feedback import make_store
 
     return make_store(settings())
+
+
+@st.cache_resource(show_spinner=False)
+def notifier():
+    """The escalation notifier, delivering in the background (pipeline/escalation/notify.py)."""
+    from pipeline.escalation.notify import make_notifier
+
+    started = make_notifier(settings())
+    started.start()
+    return started
 
 
 @st.cache_resource(show_spinner="Loading the judge…")

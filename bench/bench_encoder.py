@@ -25,11 +25,11 @@ from pathlib import Path
 import torch
 
 from pipeline.embeddings import Embedder, default_model_path
-from pipeline.evaluate import load_cases
+from pipeline.evaluation.evaluate import load_cases
 from pipeline.index.embedded import EmbeddedIndex
 from pipeline.ingest import ingest_files, make_splitter, split_pages
 from pipeline.documents import read_document
-from pipeline.retrieval_eval import run_retrieval_eval
+from pipeline.evaluation.retrieval import run_retrieval_eval
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO / "bench" / "eval"

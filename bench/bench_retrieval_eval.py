@@ -5,12 +5,13 @@
 For each corpus, ingests its documents into a fresh, temporary data folder with `plumb ingest` and
 runs `plumb eval --retrieval-only` on its evaluation set, both as a user would run them (so the
 figures follow whatever ingestion does today), then prints ingest time, chunks/s and hit@1/3/5, MRR
-and page hit@1/3/5 for dense, keyword and hybrid search. The JSON reports, with each question's
-ranks, are kept in bench/results/retrieval-eval/.
+and page (or section) hit@1/3/5 for dense, keyword and hybrid search. The JSON reports, with each
+question's ranks, are kept in bench/results/retrieval-eval/.
 
 Corpora (bench/eval/README.md says where the questions come from):
 - python-docs: 177 HTML pages of Debian's python3.11-doc (`apt-get install python3.11-doc`),
-  listed in bench/eval/python-docs-files.txt, and 57 questions in bench/eval/python-docs.jsonl.
+  listed in bench/eval/python-docs-files.txt, and 57 questions with the section that answers each
+  in bench/eval/python-docs.jsonl.
 - latex-docs: 8 PDF manuals (145 pages with text) of Debian's texlive-latex-base-doc (`apt-get install
   texlive-latex-base-doc`), listed in bench/eval/latex-docs-files.txt, and 22 questions with the
   page that answers each in bench/eval/latex-docs.jsonl.
@@ -58,10 +59,24 @@ def plumb(args: list[str], cwd: Path, data_dir: Path) -> str:
     return result.stdout
 
 
+def gathered(corpus: Corpus, work: Path) -> Path:
+    """A folder holding links to the corpus's files at their paths below its root, so that ingesting
+    the folder names each file by that path ("tutorial/modules.html"), as the questions' sources do;
+    files given to `plumb ingest` one by one would be named by file name alone, and two of the
+    python-docs pages are both called modules.html."""
+    folder = work / f"{corpus.name}-files"
+    for name in corpus.files:
+        link = folder / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(corpus.root / name)
+    return folder
+
+
 def measure(corpus: Corpus, work: Path) -> dict:
     data_dir = work / corpus.name
+    folder = gathered(corpus, work)
     started = time.perf_counter()
-    output = plumb(["ingest", *corpus.files], corpus.root, data_dir)
+    output = plumb(["ingest", str(folder)], corpus.root, data_dir)
     ingest_s = time.perf_counter() - started
     summary = " ".join(line for line in output.splitlines() if line.startswith("Ingested"))
     chunks = re.search(r"([\d,]+) chunks", summary)
@@ -73,7 +88,7 @@ def measure(corpus: Corpus, work: Path) -> dict:
     print(f"\n{corpus.name}: {summary}")
     print(f"  ingest wall time {ingest_s:.0f} s (model load included){rate}")
     print(
-        f"  {report['scored']} questions with a source ({report['with_page']} with a page), "
+        f"  {report['scored']} questions with a source ({report['with_page']} with a page or section), "
         f"{report['without_source']} without; retrieval-only evaluation took {report['seconds']:.1f} s"
     )
     print(f"  {'search':8s}" + "".join(f"{column.replace('_at_', '@'):>14s}" for column in COLUMNS))
@@ -93,15 +108,17 @@ def listed(root: Path, package: str, name: str) -> Corpus | None:
 
 
 def corpora(work: Path) -> list[Corpus]:
-    samples = work / "samples-root"
-    samples.mkdir()
-    plumb(["samples", "samples"], samples, work / "samples-data")
+    root = work / "samples-root"
+    root.mkdir()
+    plumb(["samples", "samples"], root, work / "samples-data")
+    samples = root / "samples"
+    documents = sorted(path.name for path in samples.iterdir() if path.suffix != ".jsonl")
     installed = [
         listed(PYTHON_DOCS, "python3.11-doc", "python-docs"),
         listed(LATEX_DOCS, "texlive-latex-base-doc", "latex-docs"),
     ]
     return [corpus for corpus in installed if corpus] + [
-        Corpus("samples", samples, ["samples"], samples / "samples" / "eval.jsonl")
+        Corpus("samples", samples, documents, samples / "eval.jsonl")
     ]
 
 

@@ -22,6 +22,9 @@ class DeployConfig:
     app_replicas: int = 2
     vllm_replicas: int = 1
     vllm_instance_type: str = "g5.2xlarge"
+    # `plumb train` on AWS Batch: one L40S (48 GB) holds Mistral-7B in bf16 with the pilot's r=512 adapter;
+    # a several-GPU type (g6e.12xlarge) runs the same job under `accelerate launch`.
+    train_instance_type: str = "g6e.2xlarge"
     opensearch_data_nodes: int = 2
     opensearch_instance_type: str = "r6g.large.search"
     table_prefix: str = "plumb-"

@@ -9,7 +9,9 @@
   S3 bucket for documents to ingest, training exports and LoRA adapters;
 - ingestion as an AWS Batch array job on Fargate: each child creates the index if it is missing and
   indexes its shard of s3://bucket/documents/ (`--shard` from the child's array index);
-- the nightly feedback export, an ECS task on Fargate.
+- the nightly feedback export, an ECS task on Fargate;
+- `plumb train` as an AWS Batch job on GPU instances, reading an export from s3://bucket/exports/
+  and writing the version it trains to s3://bucket/model-versions/.
 
 Each task has its own IAM role with only what it uses.
 """
@@ -31,6 +33,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchservice as opensearch
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import DeployConfig
@@ -46,12 +49,15 @@ INDEX_NAME = "plumb-chunks"
 DOCUMENTS_PREFIX = "documents/"
 EXPORTS_PREFIX = "exports/"
 ADAPTERS_PREFIX = "adapters/"
+MODEL_VERSIONS_PREFIX = "model-versions/"
 # At most this many vCPUs of ingest workers run at once (16 two-vCPU workers); more children of an
 # array job wait in the queue. It also bounds the bulk writes the OpenSearch domain receives at once.
 INGEST_MAX_VCPUS = 32
 # Each child of the ingest array job is worker I of N: Batch numbers children from 0 and tells each
 # the array's size; a job submitted without an array is the only worker.
 INGEST_SHARD = "$((${AWS_BATCH_JOB_ARRAY_INDEX:-0} + 1))/${AWS_BATCH_JOB_ARRAY_SIZE:-1}"
+# At most this many vCPUs of training instances run at once (two g6e.2xlarge).
+TRAIN_MAX_VCPUS = 16
 # An answer streams for tens of seconds; Service Connect's proxy would cut it at 15 s by default.
 LLM_REQUEST_TIMEOUT = Duration.minutes(5)
 # The ALB's session (and sticky cookie) outlives a working day so users are not sent to sign in
@@ -67,12 +73,14 @@ class PlumblineStack(Stack):
         self.cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc)
         self.cluster.add_default_cloud_map_namespace(name="plumb.internal", use_for_service_connect=True)
         self.tables = self._tables()
+        self.models_table = self._table("models", ("name", dynamodb.AttributeType.STRING))
         self.bucket = self._bucket()
         self.image = ecs.ContainerImage.from_asset(str(REPO_ROOT))
 
         self.app_role = _task_role(self, "AppTaskRole", "The Streamlit app: feedback tables, reads the index.")
         self.ingest_role = _task_role(self, "IngestTaskRole", "Ingest job: creates and writes the index.")
         self.export_role = _task_role(self, "ExportTaskRole", "Export job: reads feedback, writes exports.")
+        self.train_role = _task_role(self, "TrainTaskRole", "Training job: reads exports, writes model versions.")
 
         self.app_sg = ec2.SecurityGroup(self, "AppSg", vpc=self.vpc, description="Plumbline app tasks")
         self.jobs_sg = ec2.SecurityGroup(self, "JobsSg", vpc=self.vpc, description="Plumbline batch jobs")
@@ -81,6 +89,7 @@ class PlumblineStack(Stack):
         self._app()
         self._ingest_job()
         self._export_job()
+        self._training_job()
 
     # --- data ------------------------------------------------------------------------------------
 
@@ -111,9 +120,30 @@ class PlumblineStack(Stack):
         judgements = self._table(
             "judgements", ("turn_id", dynamodb.AttributeType.STRING), ("judge", dynamodb.AttributeType.STRING)
         )
-        return {"turns": turns, "sessions": sessions, "feedback": feedback, "judgements": judgements}
+        pair_judgements = self._table(
+            "pair-judgements", ("pair", dynamodb.AttributeType.STRING), ("judge", dynamodb.AttributeType.STRING)
+        )
+        reviews = self._table(
+            "reviews", ("turn_judge", dynamodb.AttributeType.STRING), ("version", dynamodb.AttributeType.NUMBER)
+        )
+        escalations = self._table(
+            "escalations", ("session_id", dynamodb.AttributeType.STRING), ("turn_id", dynamodb.AttributeType.STRING)
+        )
+        review_batches = self._table(
+            "review-batches", ("batch_id", dynamodb.AttributeType.STRING), ("entry", dynamodb.AttributeType.STRING)
+        )
+        return {
+            "turns": turns,
+            "sessions": sessions,
+            "feedback": feedback,
+            "judgements": judgements,
+            "pair-judgements": pair_judgements,
+            "reviews": reviews,
+            "escalations": escalations,
+            "review-batches": review_batches,
+        }
 
-    def _table(self, name: str, partition: tuple, sort: tuple) -> dynamodb.Table:
+    def _table(self, name: str, partition: tuple, sort: tuple | None = None) -> dynamodb.Table:
         # Users' feedback is the product's training data: kept when the stack goes, restorable to
         # any second of the last 35 days.
         return dynamodb.Table(
@@ -121,7 +151,7 @@ class PlumblineStack(Stack):
             f"{name.capitalize()}Table",
             table_name=f"{self.config.table_prefix}{name}",
             partition_key=dynamodb.Attribute(name=partition[0], type=partition[1]),
-            sort_key=dynamodb.Attribute(name=sort[0], type=sort[1]),
+            sort_key=dynamodb.Attribute(name=sort[0], type=sort[1]) if sort else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
@@ -313,6 +343,11 @@ class PlumblineStack(Stack):
     def _app(self) -> None:
         for table in self.tables.values():
             table.grant_read_write_data(self.app_role)
+        # Replicas only read which version is live; `plumb model promote` writes it with an admin's credentials.
+        self.models_table.grant_read_data(self.app_role)
+        # Experts subscribe (e-mail, SMS, a chat bridge) to hear of each escalation.
+        experts_topic = sns.Topic(self, "ExpertsTopic", display_name="Plumbline: expert wanted")
+        experts_topic.grant_publish(self.app_role)
         task = ecs.FargateTaskDefinition(self, "AppTask", cpu=2048, memory_limit_mib=8192, task_role=self.app_role)
         task.add_container(
             "app",
@@ -324,6 +359,7 @@ class PlumblineStack(Stack):
                 # group admits only the load balancer, so no one else can set it.
                 "PLUMB_USER_HEADER": "x-amzn-oidc-identity",
                 "PLUMB_ADMINS": _json_list(self.config.admins),
+                "PLUMB_ESCALATION_SNS_TOPIC": experts_topic.topic_arn,
             },
             port_mappings=[ecs.PortMapping(container_port=APP_PORT)],
             health_check=_http_health(APP_PORT, "/_stcore/health", start_period=Duration.minutes(2)),
@@ -435,8 +471,8 @@ class PlumblineStack(Stack):
 
     def _export_job(self) -> None:
         """Every night: the feedback of the past days as TRL datasets under s3://bucket/exports/."""
-        self.tables["feedback"].grant_read_data(self.export_role)
-        self.tables["turns"].grant_read_data(self.export_role)
+        for name in ("feedback", "turns", "judgements", "pair-judgements", "reviews"):  # AI labels: the last three
+            self.tables[name].grant_read_data(self.export_role)
         self.bucket.grant_put(self.export_role, f"{EXPORTS_PREFIX}*")
         # A failed upload removes what it had put, so nothing half-written is left for a trainer.
         self.bucket.grant_delete(self.export_role, f"{EXPORTS_PREFIX}*")
@@ -465,6 +501,67 @@ class PlumblineStack(Stack):
             ],
         )
         CfnOutput(self, "ExportBucket", value=self.bucket.bucket_name)
+
+
+    def _training_job(self) -> None:
+        """`plumb train JOB s3://bucket/exports/<export id> --upload s3://bucket/model-versions`,
+        submitted on demand (`aws batch submit-job --parameters job=dpo,export=s3://...`; any other
+        command, such as `accelerate launch ... plumb train ...`, as a command override).
+
+        AWS Batch on EC2 GPU instances rather than a SageMaker training job: a SageMaker job is an
+        API call per run, not a resource CloudFormation can declare, and it wants its own container
+        contract (/opt/ml/...); Batch runs the project's own image with the same `plumb train` as a
+        laptop, queues the jobs, starts GPU instances only while one runs (0 vCPUs when idle) and
+        retries a job whose instance failed, as the ingest job already does."""
+        self.bucket.grant_read(self.train_role, f"{EXPORTS_PREFIX}*")
+        self.bucket.grant_put(self.train_role, f"{MODEL_VERSIONS_PREFIX}*")
+        compute = batch.ManagedEc2EcsComputeEnvironment(
+            self,
+            "TrainCompute",
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[self.jobs_sg],
+            instance_types=[ec2.InstanceType(self.config.train_instance_type)],
+            use_optimal_instance_classes=False,
+            minv_cpus=0,
+            maxv_cpus=TRAIN_MAX_VCPUS,
+        )
+        queue = batch.JobQueue(
+            self,
+            "TrainQueue",
+            compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)],
+        )
+        bucket = f"s3://{self.bucket.bucket_name}"
+        job = batch.EcsJobDefinition(
+            self,
+            "TrainJob",
+            container=batch.EcsEc2ContainerDefinition(
+                self,
+                "TrainContainer",
+                image=self.image,
+                gpu=1,
+                cpu=8,
+                memory=Size.gibibytes(60),
+                command=[
+                    "plumb", "train", "Ref::job", "Ref::export",
+                    "--base-model", "Ref::base_model", "--lora", "Ref::lora",
+                    "--upload", f"{bucket}/{MODEL_VERSIONS_PREFIX.rstrip('/')}",
+                ],  # fmt: skip
+                environment={"PLUMB_DATA_DIR": "/tmp/plumb", "HF_HOME": "/tmp/hf"},
+                secrets={
+                    "HF_TOKEN": batch.Secret.from_secrets_manager(
+                        secretsmanager.Secret.from_secret_name_v2(self, "TrainHfToken", self.config.hf_token_secret_name)
+                    )
+                },
+                job_role=self.train_role,
+                logging=_logs("train"),
+            ),
+            parameters={"job": "sft", "export": f"{bucket}/{EXPORTS_PREFIX}", "base_model": BASE_MODEL, "lora": "pilot-sft"},
+            retry_attempts=2,
+            timeout=Duration.hours(24),
+        )
+        CfnOutput(self, "TrainJobQueue", value=queue.job_queue_arn)
+        CfnOutput(self, "TrainJobDefinition", value=job.job_definition_arn)
 
 
 def _task_role(scope: Construct, construct_id: str, description: str) -> iam.Role:

@@ -6,13 +6,16 @@ every question, so one user's or one session's history can never leak into anoth
 
 import re
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
 from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, Field
 
+from pipeline.errors import PlumbError
+from pipeline.escalation.detection import Detector
 from pipeline.prompts import (
     NOT_COVERED,
     PROMPT_VERSION,
@@ -20,18 +23,34 @@ from pipeline.prompts import (
     chat_messages,
     condense_messages,
 )
-from pipeline.records import Citation
+from pipeline.records import Citation, new_id
+
+if TYPE_CHECKING:
+    from pipeline.tracing import ChainTracer
 
 History = list[tuple[str, str]]
+# Called once, before the answer is generated, when the question calls in an expert: with the turn
+# id the answer will have, the detector's reason and the passages retrieved for the question.
+EscalateHook = Callable[[str, str, list[Citation]], None]
+# The answer while an expert is asked and PLUMB_ESCALATION_HOLD holds the bot's own.
+HELD = "An expert has been asked to answer this; their answer will appear in this conversation."
+# Where a small model, done answering, starts writing the next turn of the prompt itself.
+ANSWER_STOP = ["\nQuestion:", "\nPassages:", "\nUser:"]
+
+
+class EmptyQuestion(PlumbError, ValueError):
+    """A question of nothing but whitespace: the user is told, nothing is asked."""
 
 
 class Answer(BaseModel):
     """Everything the chain knows about one answer; the app adds session and user to make a Turn.
 
     `history` is the window of earlier pairs the prompts held; `generated` is False for the canned
-    "not covered" answer, for which no model was asked.
+    "not covered" answer, for which no model was asked. `turn_id` is the id the turn is stored
+    under, made here so that the turn's trace carries it.
     """
 
+    turn_id: str = Field(default_factory=new_id)
     question: str
     condensed_question: str
     answer: str
@@ -44,6 +63,8 @@ class Answer(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     tokens_in: int = 0
     tokens_out: int = 0
+    escalation: str = ""
+    sentiment: float = 0.0
 
 
 class AnswerStream:
@@ -59,17 +80,23 @@ class AnswerStream:
 
 
 class _Clock:
+    """Milliseconds per step (`timings`) and the wall-clock nanoseconds at each step's end
+    (`marks`, with "start" and "end"), which place a trace's spans."""
+
     def __init__(self) -> None:
         self.start = self.last = time.perf_counter()
         self.timings: dict[str, float] = {}
+        self.marks = {"start": time.time_ns()}
 
     def lap(self, step: str) -> None:
         now = time.perf_counter()
         self.timings[step] = round((now - self.last) * 1000, 2)
+        self.marks[step] = time.time_ns()
         self.last = now
 
     def total(self) -> None:
         self.timings["total"] = round((time.perf_counter() - self.start) * 1000, 2)
+        self.marks["end"] = time.time_ns()
 
 
 class RagChain:
@@ -80,31 +107,55 @@ class RagChain:
         model_id: str,
         min_relevance: float,
         history_turns: int = 3,
+        detector: Detector | None = None,
+        hold_escalated: bool = False,
+        tracer: "ChainTracer | None" = None,
     ) -> None:
         self.llm = llm
         self.retriever = retriever
         self.model_id = model_id
         self.min_relevance = min_relevance
         self.history_turns = history_turns
+        self.detector = detector
+        self.hold_escalated = hold_escalated
+        self.tracer = tracer
 
-    def stream(self, question: str, history: History | None = None) -> AnswerStream:
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        sources: list[str] | None = None,
+        on_escalate: EscalateHook | None = None,
+        turn_id: str | None = None,
+    ) -> AnswerStream:
+        """The answer to `question`, streamed; `sources` restricts retrieval to those documents
+        (None: every document). `on_escalate` is called before generation when the detector says
+        the question needs a person, so the expert is called in before the bot answers. `turn_id`
+        is the answer's (a new one when None): asking again under the same id after an interrupted
+        answer finds the escalation already made."""
         question = question.strip()
         if not question:
-            raise ValueError("The question is empty: type a question about the documents.")
-        return AnswerStream(self._run(question, list(history or [])[-self.history_turns :]))
+            raise EmptyQuestion("The question is empty: type a question about the documents.")
+        window = list(history or [])[-self.history_turns :] if self.history_turns else []
+        return AnswerStream(self._run(question, window, sources, on_escalate, turn_id or new_id()))
 
-    def invoke(self, question: str, history: History | None = None) -> Answer:
-        stream = self.stream(question, history)
+    def invoke(self, question: str, history: History | None = None, sources: list[str] | None = None) -> Answer:
+        stream = self.stream(question, history, sources)
         for _ in stream:
             pass
         return stream.answer
 
-    def condense(self, question: str, history: History) -> tuple[str, dict]:
+    def pinned(self) -> tuple[BaseChatModel, str]:
+        """The model that writes one whole answer and the model id its turn records: fixed here; a
+        chain that follows the live trained version picks them per answer (pipeline/models/serving.py)."""
+        return self.llm, self.model_id
+
+    def condense(self, llm: BaseChatModel, question: str, history: History) -> tuple[str, dict]:
         """A standalone version of a follow-up, so retrieval does not depend on earlier turns;
         returned with the token usage of the rewrite."""
         if not history:
             return question, {}
-        message = self.llm.invoke(chat_messages(condense_messages(history, question)))
+        message = llm.invoke(chat_messages(condense_messages(history, question)))
         rewritten = _first_line(str(message.content))
         if not rewritten.endswith("?"):
             # A small model sometimes answers instead of rewriting; the last question plus the
@@ -112,42 +163,69 @@ class RagChain:
             rewritten = f"{history[-1][0]} {question}"
         return rewritten, dict(message.usage_metadata or {})
 
-    def _run(self, question: str, history: History) -> Generator[str, None, Answer]:
+    def _run(
+        self, question: str, history: History, sources: list[str] | None, on_escalate: EscalateHook | None,
+        turn_id: str,
+    ) -> Generator[str, None, Answer]:
         clock = _Clock()
-        condensed, condense_usage = self.condense(question, history)
+        llm, model_id = self.pinned()
+        decision = self.detector.check(question) if self.detector else None
+        clock.lap("detect")
+        condensed, condense_usage = self.condense(llm, question, history)
         clock.lap("condense")
-        documents = self.retriever.invoke(condensed)
+        documents = self.retriever.invoke(condensed, sources=sources)
         citations = [_citation(doc) for doc in documents]
         clock.lap("retrieve")
+        if decision and decision.escalate and on_escalate is not None:
+            on_escalate(turn_id, decision.reason, citations)
+            clock.lap("escalate")
         relevant = bool(documents) and max(doc.metadata["similarity"] for doc in documents) >= self.min_relevance
         generated = AIMessageChunk(content="")
-        if relevant:
-            for chunk in self.llm.stream(chat_messages(answer_messages(history, citations, question))):
+        held = bool(decision and decision.escalate and self.hold_escalated)
+        prompt = answer_messages(history, citations, question) if relevant and not held else None
+        if held:
+            text = HELD
+            yield text
+        elif prompt is not None:
+            for chunk in llm.stream(chat_messages(prompt), stop=ANSWER_STOP):
                 if "first_token" not in clock.timings:
                     clock.lap("first_token")
                 generated += chunk
                 if chunk.content:
                     yield str(chunk.content)
             clock.lap("generate")
-            text = str(generated.content).strip()
+            text = _before_stop(str(generated.content)).strip()
         else:
             text = NOT_COVERED
             yield text
         clock.total()
         usage = generated.usage_metadata or {}
-        return Answer(
+        answer = Answer(
+            turn_id=turn_id,
             question=question,
             condensed_question=condensed,
             answer=text,
             citations=citations,
             history=history,
-            generated=relevant,
+            generated=relevant and not held,
             not_covered=not relevant or text.startswith(NOT_COVERED.split(".")[0]),
-            model_id=self.model_id,
+            model_id=model_id,
             timings_ms=clock.timings,
             tokens_in=usage.get("input_tokens", 0) + condense_usage.get("input_tokens", 0),
             tokens_out=usage.get("output_tokens", 0) + condense_usage.get("output_tokens", 0),
+            escalation=decision.reason if decision else "",
+            sentiment=decision.sentiment if decision else 0.0,
         )
+        if self.tracer is not None and self.tracer.sampled():
+            self.tracer.record(answer, clock.marks, prompt, {"condense": condense_usage, "generate": dict(usage)})
+        return answer
+
+
+def _before_stop(text: str) -> str:
+    """The answer without a stop sequence and what follows it (a local model's output keeps them)."""
+    for stop in ANSWER_STOP:
+        text = text.split(stop, 1)[0]
+    return text
 
 
 def _first_line(text: str) -> str:
@@ -171,5 +249,23 @@ def _citation(doc) -> Citation:
     )
 
 
-def build_chain(llm: BaseChatModel, retriever: BaseRetriever, model_id: str, min_relevance: float) -> RagChain:
-    return RagChain(llm=llm, retriever=retriever, model_id=model_id, min_relevance=min_relevance)
+def build_chain(
+    llm: BaseChatModel,
+    retriever: BaseRetriever,
+    model_id: str,
+    min_relevance: float,
+    history_turns: int = 3,
+    detector: Detector | None = None,
+    hold_escalated: bool = False,
+    tracer: "ChainTracer | None" = None,
+) -> RagChain:
+    return RagChain(
+        llm=llm,
+        retriever=retriever,
+        model_id=model_id,
+        min_relevance=min_relevance,
+        history_turns=history_turns,
+        detector=detector,
+        hold_escalated=hold_escalated,
+        tracer=tracer,
+    )

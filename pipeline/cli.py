@@ -11,9 +11,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.errors import PlumbError
+from pipeline.evaluation.command import EvalGroup, build_set_command, compare_command
 from pipeline.export.command import export_command
-from pipeline.judge.command import agreement_command, judge_command
+from pipeline.escalation.review_command import consolidate_command, sample_command
+from pipeline.judge.command import agreement_command, judge_command, pairs_command
+from pipeline.models.command import MODEL_COMMANDS
 from pipeline.settings import get_settings
+from pipeline.training.command import dpo_command, grpo_command, kto_command, reward_command, sft_command
 
 if TYPE_CHECKING:
     from pipeline.ingest import DocumentFile
@@ -26,6 +30,14 @@ app.add_typer(db_app, name="db")
 judge_app = typer.Typer(help="The AI judge: scores answers 1-5 in half points, with a comment.")
 app.add_typer(index_app, name="index")
 app.add_typer(judge_app, name="judge")
+train_app = typer.Typer(help="Train the next model from an export: SFT, reward model, DPO, KTO, GRPO (LoRA, logged to MLflow).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+eval_app = typer.Typer(
+    cls=EvalGroup,
+    no_args_is_help=True,
+    help="Measure the chain on questions with reference answers: `plumb eval FILE.jsonl` is `plumb eval run FILE.jsonl`.",
+)
+app.add_typer(eval_app, name="eval")
 console = Console(soft_wrap=True)
 
 
@@ -52,9 +64,37 @@ def reported(command):
     return wrapper
 
 
+# The commands that read or write the DynamoDB tables: the feedback store, or the live model version
+# that `ask` and `eval` answer with and `model` promotes.
+STORE_COMMANDS = {"export", "judge", "db", "review", "ask", "eval", "model"}
+
+
+@app.callback()
+def _main(ctx: typer.Context) -> None:
+    """In dev mode the feedback store is the DynamoDB Local that `plumb serve` runs, or one started
+    for the command (`serving.dev_store_endpoint`), never AWS by accident."""
+    if ctx.invoked_subcommand in STORE_COMMANDS:
+        from pipeline.serving import dev_store_endpoint
+
+        run(ctx.with_resource, dev_store_endpoint())
+
+
 app.command("export")(reported(export_command))
 judge_app.callback(invoke_without_command=True)(reported(judge_command))
 judge_app.command("agreement")(reported(agreement_command))
+for name, command in (("sft", sft_command), ("reward", reward_command), ("dpo", dpo_command), ("kto", kto_command), ("grpo", grpo_command)):
+    train_app.command(name)(reported(command))
+model_app = typer.Typer(help="Trained model versions: the registry and the live version.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+for name, command in MODEL_COMMANDS.items():
+    model_app.command(name)(reported(command))
+review_app = typer.Typer(help="Offline review: sampled transcripts rated 1-5 for relevance by people.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+review_app.command("sample")(reported(sample_command))
+review_app.command("consolidate")(reported(consolidate_command))
+judge_app.command("pairs")(reported(pairs_command))
+eval_app.command("build-set")(reported(build_set_command))
+eval_app.command("compare")(reported(compare_command))
 
 
 @app.command()
@@ -87,7 +127,7 @@ def _ingest(paths: list[str], collection: str, delete: str | None, ocr: bool, sh
     from pipeline.ingest import ingest_files, make_splitter
     from pipeline.ocr import require_tesseract
     from pipeline.shards import parse_shard
-    from pipeline.wiring import make_embedder, open_index
+    from pipeline.wiring import make_embedder, open_index, open_originals
 
     share = parse_shard(shard) if shard else None
     if ocr:
@@ -102,10 +142,12 @@ def _ingest(paths: list[str], collection: str, delete: str | None, ocr: bool, sh
     try:
         if delete:
             _delete(index, delete)
+            open_originals(settings).delete(delete)
             return
         splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
         with tqdm(total=0, unit="chunk", desc="Reading") as bar:
-            summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr)
+            summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr,
+                                   originals=open_originals(settings))
     finally:
         index.close()
     for reason in summary.skipped:
@@ -203,7 +245,7 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-@app.command("eval")
+@eval_app.command("run")
 def evaluate(
     file: Annotated[Path, typer.Argument(help="JSONL: question, reference, optional source and page.")],
     out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval-report.json"),
@@ -211,13 +253,13 @@ def evaluate(
         bool, typer.Option("--retrieval-only", help="Measure dense, keyword and hybrid search alone; no answers are generated.")
     ] = False,
 ) -> None:
-    """Measure the chain on questions with reference answers."""
+    """Measure the chain on questions with reference answers, with the judge's scores and the RAG metrics."""
     run(_evaluate_retrieval if retrieval_only else _evaluate, file, out)
 
 
 def _open_eval(file: Path):
     """The evaluation cases of `file`, the settings, the embedder and the index they run against."""
-    from pipeline.evaluate import load_cases
+    from pipeline.evaluation.evaluate import load_cases
     from pipeline.wiring import make_embedder, open_index
 
     if not file.exists():
@@ -229,11 +271,13 @@ def _open_eval(file: Path):
 
 
 def _evaluate(file: Path, out: Path) -> None:
-    from pipeline.evaluate import run_eval, write_report
+    from pipeline.evaluation.command import print_judged, record_eval
+    from pipeline.evaluation.evaluate import run_eval, write_report
+    from pipeline.judge.judge import make_judge
     from pipeline.wiring import make_rag_chain
 
     cases, settings, embedder, index = _open_eval(file)
-    report = run_eval(cases, make_rag_chain(settings, index, embedder), embedder)
+    report = run_eval(cases, make_rag_chain(settings, index, embedder), embedder, make_judge(settings))
     write_report(report, out)
     table = Table(title=f"{report.cases} questions · {report.model_id}")
     for column in ("hit@k", "page hit@k", "similarity mean", "similarity p10", "not covered", "p50 ms", "p95 ms"):
@@ -248,14 +292,16 @@ def _evaluate(file: Path, out: Path) -> None:
         f"{report.latency_p95_ms:.0f}",
     )
     console.print(table)
+    print_judged(console, report)
     console.print(f"Report written to {out}")
+    record_eval(report, settings, file, out)
 
 
 def _evaluate_retrieval(file: Path, out: Path) -> None:
     from dataclasses import asdict
 
-    from pipeline.evaluate import write_report
-    from pipeline.retrieval_eval import run_retrieval_eval
+    from pipeline.evaluation.evaluate import write_report
+    from pipeline.evaluation.retrieval import run_retrieval_eval
 
     cases, _, embedder, index = _open_eval(file)
     try:
@@ -324,15 +370,16 @@ def _index_init() -> None:
 def serve(
     port: Annotated[int, typer.Option(help="Port of the web app.")] = 8501,
     with_samples: Annotated[bool, typer.Option("--samples/--no-samples", help="Ingest the samples into an empty index.")] = True,
+    address: Annotated[str, typer.Option(help="Address to listen on; dev mode allows only loopback.")] = "127.0.0.1",
 ) -> None:
     """Run the web app. In dev mode without PLUMB_DYNAMODB_ENDPOINT, DynamoDB Local is started too
-    (data kept under PLUMB_DATA_DIR) and stopped on exit."""
-    run(_serve, port, with_samples)
+    (data kept under PLUMB_DATA_DIR), used by other `plumb` commands meanwhile, and stopped on exit,
+    Ctrl-C or SIGTERM."""
+    run(_serve, port, with_samples, address)
 
 
-def _serve(port: int, with_samples: bool) -> None:
+def _serve(port: int, with_samples: bool, address: str) -> None:
     import os
-    import subprocess
     import sys
     from contextlib import ExitStack
 
@@ -340,14 +387,18 @@ def _serve(port: int, with_samples: bool) -> None:
     from pipeline.feedback import create_tables
     from pipeline.feedback.local_dynamo import LocalDynamo
     from pipeline.llm import check_llm, make_llm
+    from pipeline.serving import advertised, check_address, check_port, run_until_stopped, sigterm_as_interrupt, streamlit_command
 
     settings = get_settings()
+    check_address(settings, address)
+    check_port(address, port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
+    with sigterm_as_interrupt(), ExitStack() as stack:
         if settings.dev_mode and not settings.dynamodb_endpoint:
             dynamo = stack.enter_context(LocalDynamo(db_path=settings.data_dir / "dynamodb"))
             os.environ["PLUMB_DYNAMODB_ENDPOINT"] = dynamo.endpoint
             get_settings.cache_clear()
+            stack.enter_context(advertised(settings, dynamo.endpoint))
             settings = get_settings()
             console.print(f"DynamoDB Local is up at {dynamo.endpoint}")
         create_tables(settings)
@@ -358,13 +409,8 @@ def _serve(port: int, with_samples: bool) -> None:
             make_llm(settings)
         check_llm(settings)
         main = os.path.join(os.path.dirname(app_package.__file__), "main.py")
-        console.print(f"[bold green]Plumbline is up at http://localhost:{port}[/bold green]  (Ctrl-C stops it)")
-        command = [sys.executable, "-m", "streamlit", "run", main, "--server.port", str(port),
-                   "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-        try:
-            subprocess.run(command, check=False)
-        except KeyboardInterrupt:
-            pass
+        console.print(f"[bold green]Plumbline is up at http://{address}:{port}[/bold green]  (Ctrl-C stops it)")
+        run_until_stopped(streamlit_command(sys.executable, main, port, address, settings.dev_mode))
 
 
 def _ingest_samples_if_empty(settings) -> None:
@@ -373,7 +419,7 @@ def _ingest_samples_if_empty(settings) -> None:
     from pipeline.documents import find_files
     from pipeline.ingest import ingest_files, make_splitter
     from pipeline.samples import write_samples
-    from pipeline.wiring import make_embedder, open_index
+    from pipeline.wiring import make_embedder, open_index, open_originals
 
     index = open_index(settings)  # no model is loaded unless the samples go in
     try:
@@ -386,7 +432,7 @@ def _ingest_samples_if_empty(settings) -> None:
     try:
         files = find_files(write_samples(settings.data_dir / "samples"))
         splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
-        summary = ingest_files(files, index, embedder, splitter)
+        summary = ingest_files(files, index, embedder, splitter, originals=open_originals(settings))
         console.print(f"Ingested the samples: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks.")
     finally:
         index.close()

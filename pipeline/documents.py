@@ -33,6 +33,10 @@ from pipeline.sections import split_sections
 
 SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm"}
 BY_SECTION = {".md", ".markdown", ".html", ".htm"}  # formats cited by heading, not page
+# Raised whenever reading a format gives different text for the same file, so that ingestion reads
+# files again instead of skipping them as unchanged (part of `ingest.file_fingerprint`).
+# 2: HTML navigation (<nav>, role="navigation") is no longer text.
+READER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,9 @@ class SourceFile:
 
     def read(self, ocr: bool) -> Document:
         return read_document(self.path, ocr, self.source)
+
+    def data(self) -> bytes:
+        return self.path.read_bytes()
 
 
 def find_files(paths: list[Path], collection: str = "") -> list[SourceFile]:

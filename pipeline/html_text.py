@@ -4,7 +4,10 @@ stays tied to its row ("| B2 | W14x30 | 16 mm |").
 
 Left out, because a browser does not show them: the <head> (the page title included), <script>,
 <style>, <noscript> (shown only with scripts off), <template>, elements with the `hidden` attribute
-and elements whose inline style says `display: none` or `visibility: hidden`. Stylesheet rules are
+and elements whose inline style says `display: none` or `visibility: hidden`. Left out because they
+are the site's navigation, not the page's content: <nav> and elements with `role="navigation"` (a
+Sphinx page holds its table of contents, "Previous topic"/"Next topic" and "This Page" twice, a
+fifth of the Python documentation's text; indexed, they crowd the real passages out of search). Stylesheet rules are
 not evaluated, so text hidden only by a class is kept. `aria-hidden="true"` content is kept: it hides
 an element from screen readers, not from the eye (icons, decorative repeats), and the browser shows it.
 Link targets and images are dropped and their text kept: a URL is not something a reader reads.
@@ -25,7 +28,7 @@ import re
 from bs4 import BeautifulSoup, Tag
 from markdownify import ATX, MarkdownConverter
 
-_NOT_SHOWN = ["head", "title", "script", "style", "noscript", "template"]
+_NOT_SHOWN = ["head", "title", "script", "style", "noscript", "template", "nav"]
 _PERMALINK_MARKS = {"¶", "§", "#"}
 _HIDING_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
 _CONVERTER = MarkdownConverter(
@@ -51,6 +54,7 @@ def _is_hidden(element: Tag) -> bool:
     return (
         element.name in _NOT_SHOWN
         or element.has_attr("hidden")
+        or element.get("role") == "navigation"
         or bool(_HIDING_STYLE.search(element.get("style", "")))
         or _is_permalink(element)
     )

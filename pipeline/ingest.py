@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from pipeline.documents import Document, Page
+from pipeline.documents import READER_VERSION, Document, Page
 from pipeline.embeddings import Embedder
 from pipeline.errors import ConfigError, IngestError
 from pipeline.index import Chunk, ChunkIndex
+from pipeline.originals import OriginalStore
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -60,14 +61,20 @@ class DocumentFile(Protocol):
     def read(self, ocr: bool) -> Document:
         """The document's pages (`documents.read_document`); IngestError when it cannot be read."""
 
+    def data(self) -> bytes:
+        """The document's bytes, kept as its original (`originals.OriginalStore`); IngestError when
+        they cannot be had."""
+
 
 def file_fingerprint(file: DocumentFile, embedder: Embedder, splitter: "TokenSplitter", ocr: bool) -> str:
     """64 hex digits: the file's version (`DocumentFile.version`) together with what shapes its chunks
-    and vectors (the embedding model, chunk and overlap tokens, and for a PDF whether OCR reads scans),
-    so that changing a setting ingests a file again rather than skipping it. OSError if it cannot be read."""
+    and vectors (the readers' version, the embedding model, chunk and overlap tokens, and for a PDF
+    whether OCR reads scans), so that changing a setting, or upgrading to readers that give other text,
+    ingests a file again rather than skipping it. OSError if it cannot be read."""
     content = file.version()
     pdf_ocr = ocr and PurePosixPath(file.source).suffix.lower() == ".pdf"
-    settings = f"{embedder.model_name}\x00{splitter.chunk_tokens}\x00{splitter.overlap_tokens}\x00{pdf_ocr}"
+    shaping = (READER_VERSION, embedder.model_name, splitter.chunk_tokens, splitter.overlap_tokens, pdf_ocr)
+    settings = "\x00".join(map(str, shaping))
     return hashlib.sha256(f"{content}\x00{settings}".encode()).hexdigest()
 
 
@@ -189,6 +196,7 @@ def ingest_files(
     splitter: TokenSplitter,
     progress: Callable[[IngestProgress], None] = lambda state: None,
     ocr: bool = False,
+    originals: OriginalStore | None = None,
 ) -> IngestSummary:
     """Ingest `files` (see `documents.find_files`). A file whose fingerprint (`file_fingerprint`)
     is the one the index holds for its source is counted in `unchanged` and not read; a changed one
@@ -197,7 +205,8 @@ def ingest_files(
     and after each encoding batch (`embedder.batch_size` chunks). Files are read and split one by
     one, then encoded and indexed in groups of about ENCODE_GROUP_CHUNKS chunks, one index write
     per group (in the embedded index, one commit); each file's chunks are replaced in one step.
-    With `ocr`, scanned PDF pages are read by OCR (see `documents.read_document`)."""
+    With `ocr`, scanned PDF pages are read by OCR (see `documents.read_document`). With `originals`,
+    each indexed file's bytes are kept there too, and those of an unchanged file that has none yet."""
     summary = IngestSummary()
     started = time.perf_counter()
     state = IngestProgress(files=len(files))
@@ -206,6 +215,8 @@ def ingest_files(
     known = index.fingerprints()
     for file in files:
         parsed = _parse(file, known.get(file.source), embedder, splitter, ocr, summary)
+        if parsed is None and originals and file.source in known and not originals.has(file.source):
+            _keep_original(file, originals, summary)
         found = len(parsed.pieces) if parsed else 0
         if parsed:
             group.append(parsed)
@@ -213,9 +224,9 @@ def ingest_files(
         state = replace(state, files_read=state.files_read + 1, chunks=state.chunks + found)
         progress(state)
         if waiting >= ENCODE_GROUP_CHUNKS:
-            state = _index_group(group, index, embedder, summary, state, progress)
+            state = _index_group(group, index, embedder, summary, state, progress, originals)
             group, waiting = [], 0
-    _index_group(group, index, embedder, summary, state, progress)
+    _index_group(group, index, embedder, summary, state, progress, originals)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -249,8 +260,9 @@ def _index_group(
     summary: IngestSummary,
     state: IngestProgress,
     progress: Callable[[IngestProgress], None],
+    originals: OriginalStore | None,
 ) -> IngestProgress:
-    """Encode and index `group`; returns `state` advanced by the chunks encoded."""
+    """Encode and index `group` (and keep its originals); returns `state` advanced by the chunks encoded."""
 
     def encoded(count: int) -> None:
         nonlocal state
@@ -274,7 +286,18 @@ def _index_group(
         summary.cut += embedder.count_cut([chunk.text for chunk in chunks])
     # One write for the group: an interrupted run leaves each file either as it was or wholly new.
     index.replace_sources(documents, {parsed.file.source: parsed.fingerprint for parsed in group})
+    if originals:
+        for parsed in group:
+            _keep_original(parsed.file, originals, summary)
     return state
+
+
+def _keep_original(file: DocumentFile, originals: OriginalStore, summary: IngestSummary) -> None:
+    """Store the file's bytes as its original; a failure is a note, as the text is indexed already."""
+    try:
+        originals.put(file.source, file.data())
+    except (OSError, IngestError) as exc:
+        summary.notes.append(f"{file.source}: indexed, but its original could not be kept ({exc}).")
 
 
 def _encode_by_batch(embedder: Embedder, texts: list[str], encoded: Callable[[int], None]) -> np.ndarray:

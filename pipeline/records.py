@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from pipeline.sections import SEPARATOR
 
@@ -86,6 +86,8 @@ class Turn(BaseModel):
     chain kept, oldest first, `question` the question as typed, `citations` the passages. `history`
     None means not recorded (a turn stored before it was); such a turn cannot be exported.
     `generated` is False when the answer is the chain's canned "not covered" text, which no model wrote.
+    `scope` is what the asker restricted the question to: document names, and collections as their
+    names' common start ending in "/" (`pipeline/scope.py`); empty for every document.
     """
 
     session_id: str
@@ -104,6 +106,10 @@ class Turn(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     tokens_in: int = 0
     tokens_out: int = 0
+    escalation: str = ""  # why the question called in an expert (detection.Reason), "" when it did not
+    sentiment: float = 0.0  # VADER compound score of the question, -1 … 1
+    expert: str = ""  # the expert who wrote this answer; "" for the bot's
+    scope: list[str] = Field(default_factory=list)
 
 
 # Never content: C0 and C1 controls except newline and tab, and the bidirectional overrides and
@@ -126,6 +132,8 @@ class Feedback(BaseModel):
     submission (one click on "Save feedback") and travels with it through the outbox, so the store
     recognises a retry or a replay of it. `version` is assigned by the store: 1, 2, 3... per turn and
     user, the highest being the latest verdict; the value a client sends is not used.
+    `session_deleted` is set by the store when the asker deletes the conversation: the verdict is
+    kept for training, marked as from a deleted conversation.
     """
 
     feedback_id: str = Field(default_factory=new_id)
@@ -139,6 +147,7 @@ class Feedback(BaseModel):
     flagged_citations: list[int] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=now_utc)
     version: int = Field(1, ge=1)
+    session_deleted: bool = False
 
     @property
     def rating_label(self) -> str:
@@ -204,3 +213,126 @@ class Judgement(BaseModel):
 
 def judge_key(judge_model: str, prompt_version: str) -> str:
     return f"{judge_model}#{prompt_version}"
+
+
+PairOutcome = Literal["first", "second", "tie"]
+
+
+def pair_key(turn_a: str, turn_b: str) -> str:
+    """One key for two turns in either order ("<smaller id>#<larger id>"): the pairwise judge shows
+    both orders, so the order they were given in means nothing."""
+    first, second = sorted((turn_a, turn_b))
+    return f"{first}#{second}"
+
+
+class PairJudgement(BaseModel):
+    """An AI judge's comparison of two answers to one prompt, asked in both orders: `outcome` names
+    the better side ("first" is the turn with the smaller id) only when both orders agreed, else
+    "tie". One per (pair of turns, judge model, pairwise prompt version)."""
+
+    first_session_id: str
+    first_turn_id: str
+    first_user: str  # who asked: whose rating the side is compared with
+    second_session_id: str
+    second_turn_id: str
+    second_user: str
+    judge_model: str
+    prompt_version: str
+    outcome: PairOutcome
+    judged_at: datetime = Field(default_factory=now_utc)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PairJudgement":
+        if self.second_turn_id <= self.first_turn_id:
+            raise ValueError("a pair's first turn id is the smaller one, and the two differ")
+        return self
+
+    @property
+    def pair(self) -> str:
+        return pair_key(self.first_turn_id, self.second_turn_id)
+
+    @property
+    def judge(self) -> str:
+        return judge_key(self.judge_model, self.prompt_version)
+
+    @property
+    def winner(self) -> str | None:
+        """The turn id of the better answer, None for a tie."""
+        return {"first": self.first_turn_id, "second": self.second_turn_id}.get(self.outcome)
+
+
+ReviewAction = Literal["accept", "override"]
+REVIEW_REASON_MAX_CHARS = 2000
+
+
+class Review(BaseModel):
+    """A subject-matter expert's decision on one AI judgement: accept its score, or override it with
+    a score and a reason. Kept as versions beside the judgement, never in place of it: `version` is
+    assigned by the store (1, 2, ... per turn and judge), the highest being the decision that counts.
+    `seconds` is the time from opening the judgement to deciding."""
+
+    submission_id: str = Field(default_factory=new_id)
+    session_id: str
+    turn_id: str
+    judge: str  # records.judge_key of the judgement reviewed
+    reviewer: str
+    action: ReviewAction
+    score: JudgeScore  # the AI's score when accepted, the expert's when overridden
+    reason: Annotated[str, StringConstraints(max_length=REVIEW_REASON_MAX_CHARS)] = ""
+    seconds: float = Field(0.0, ge=0)
+    reviewed_at: datetime = Field(default_factory=now_utc)
+    version: int = Field(1, ge=1)
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _reason(cls, value: str | None) -> str:
+        return (_clean_text(value) or "").strip()
+
+    @model_validator(mode="after")
+    def _override_has_reason(self) -> "Review":
+        if self.action == "override" and not self.reason:
+            raise ValueError("an override needs a reason: say why the AI's score is wrong")
+        return self
+
+
+# Escalation to a human expert (pipeline/escalation)
+Status = Literal["open", "claimed", "answered", "closed"]
+STATUSES: tuple[Status, ...] = ("open", "claimed", "answered", "closed")
+
+
+class Exchange(BaseModel):
+    """One turn of the transcript an expert reads: the question, the answer and its passages."""
+
+    turn_id: str
+    question: str
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    expert: str = ""
+
+
+class Escalation(BaseModel):
+    """A conversation handed to an expert. `reason` is `detection.Reason`; `note` is the user's own
+    words when a rating of 1 with a note escalated the turn. Times are UTC; None until they happen."""
+
+    session_id: str
+    turn_id: str
+    user: str
+    reason: str
+    note: str = ""
+    question: str
+    transcript: list[Exchange]
+    status: Status = "open"
+    created_at: datetime = Field(default_factory=now_utc)
+    claimed_by: str = ""
+    claimed_at: datetime | None = None
+    answer: str = ""
+    answer_turn_id: str = ""
+    answered_at: datetime | None = None
+    closed_at: datetime | None = None
+    knowledge_source: str = ""  # the index source the answer was added as; "" when it was not
+    training_by: str = ""  # the expert who chose the answer as training data (SFT, label_source "expert")
+    training_at: datetime | None = None  # when: the export reads it in the window holding this time
+
+    @property
+    def key(self) -> str:
+        return f"{self.session_id}/{self.turn_id}"

@@ -38,10 +38,14 @@ class IndexRetriever(BaseRetriever):
     mode: SearchMode = "hybrid"
     source: str | None = None
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, sources: list[str] | None = None
+    ) -> list[Document]:
+        """`sources` (passed to `invoke`) restricts this one search to those documents; else `source`."""
         index: ChunkIndex = self.index
         embedder: Embedder = self.embedder
-        hits = index.search(query, embedder.encode_one(query), 2 * self.k, mode=self.mode, source=self.source)
+        only = sources if sources is not None else self.source
+        hits = index.search(query, embedder.encode_one(query), 2 * self.k, mode=self.mode, source=only)
         return [
             Document(
                 page_content=hit.text,

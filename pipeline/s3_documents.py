@@ -52,6 +52,14 @@ class S3Document:
                 raise IngestError(f"{self.source}: cannot be downloaded from s3://{self.bucket}/{self.key} ({exc}).") from exc
             return read_document(path, ocr, self.source)
 
+    def data(self) -> bytes:
+        """The object's bytes, fetched again for the store of originals (the reader's copy was a
+        temporary file); IngestError when they cannot be had."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise IngestError(f"cannot be downloaded from s3://{self.bucket}/{self.key} ({exc})") from exc
+
 
 def is_s3_url(text: str) -> bool:
     return text.startswith("s3://")

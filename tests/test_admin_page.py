@@ -1,6 +1,7 @@
 """The admin page in Streamlit's AppTest, over feedback stored in DynamoDB Local."""
 
 import json
+import re
 import zipfile
 from io import BytesIO
 
@@ -72,7 +73,19 @@ def test_filter_group_and_drill_down(seeded_app):
     at.selectbox[2].set_value(bob).run()
     shown = [code.value for code in at.code]
     assert CORRECTION in shown and "wrong, see page 21" in shown
-    assert at.expander[0].label == "design-criteria.pdf – page 21"
+    assert at.expander[0].label == "design\\-criteria\\.pdf – page 21"
+    assert not [caption for caption in at.caption if "MLflow trace" in caption.value]  # tracing is off
+
+
+def test_with_tracing_on_the_drill_down_names_the_turns_trace(seeded_app, monkeypatch):
+    monkeypatch.setenv("PLUMB_TRACE_SAMPLE_RATE", "0.5")
+    get_settings.cache_clear()
+    at = open_page("alice")
+    bob = next(option for option in at.selectbox[2].options if "bob" in option)
+    at.selectbox[2].set_value(bob).run()
+    traced = [caption.value for caption in at.caption if "MLflow trace" in caption.value]
+    assert len(traced) == 1 and "experiment `plumb-traces`" in traced[0]
+    assert re.search(r"tags\.`plumb\.turn_id` = '[0-9a-f]{32}'", traced[0])
 
 
 def test_an_admin_exports_with_the_chosen_filters_and_gets_a_zip(seeded_app):

@@ -36,3 +36,15 @@ def test_the_rest_of_the_markdown_is_kept():
 def test_a_link_shows_its_text_then_its_target():
     html = answer_html("Read [the code](https://docs.example/code).")
     assert 'the code (<code class="plumb-target">https://docs.example/code</code>)' in html
+
+
+def test_citation_markers_link_to_the_addresses_the_app_gives():
+    html = answer_html("Wind is 120 mph [1][2] and [3, 9] ([1]).", {1: "document?chunk=a&user=x", 3: "document?chunk=c"})
+    assert html.count('href="document?chunk=a&amp;user=x"') == 2
+    assert '[<a class="plumb-cite" href="document?chunk=c" target="_blank">3</a>, 9]' in html
+    assert "[2]" in html, "a marker with no passage stays text"
+
+
+def test_a_marker_inside_an_answers_own_link_gets_only_the_apps_address():
+    html = answer_html(f"[[1]]({LEAK})", {1: "document?chunk=a"})
+    assert 'href="document?chunk=a"' in html and f'href="{LEAK}' not in html

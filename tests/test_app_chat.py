@@ -6,6 +6,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app.literal import literal
 from pipeline.feedback import make_store
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,7 @@ def test_question_streams_an_answer_with_page_citations(app_env):
     at = ask(open_app())
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     labels = [expander.label for expander in at.expander]
-    assert "[1] design-criteria.pdf – page 3" in labels
+    assert "[1] design\\-criteria\\.pdf – page 3" in labels, "shown literally (app/literal.py)"
     assert any("Answered by SmolLM2-135M-Instruct" in caption.value for caption in at.caption)
     turns = make_store(app_env).session_turns(at.session_state["session_id"])
     assert [turn.question for turn in turns] == [QUESTION]
@@ -91,6 +92,8 @@ def test_changing_feedback_keeps_the_earlier_version(app_env):
     turn_id = at.session_state["turns"][0].turn_id
     at.feedback[0].set_value(4).run()
     at.button(key=f"save-{turn_id}").click().run()
+    assert not at.feedback, "once saved, the form steps aside"
+    at.button(key=f"change-{turn_id}").click().run()
     at.feedback[0].set_value(1).run()
     at.button(key=f"save-{turn_id}").click().run()
     history = make_store(app_env).feedback_history(turn_id, "alice")
@@ -126,7 +129,11 @@ def test_sidebar_lists_only_the_users_own_conversations(app_env):
     bob = open_app("bob")
     assert not [b for b in bob.sidebar.button if b.key and b.key.startswith("conv-")]
     alice = open_app("alice")
-    assert [b.label for b in alice.sidebar.button if b.key and b.key.startswith("conv-")] == [QUESTION]
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).strftime("%d %b %Y")
+    # the date first, so a long title cannot hide it; the title shown literally (app/literal.py)
+    assert [b.label for b in alice.sidebar.button if b.key and b.key.startswith("conv-")] == [f"{today} · {literal(QUESTION)}"]
 
 
 def test_model_endpoint_down_is_a_clear_message(app_env, monkeypatch):
@@ -173,3 +180,64 @@ def test_an_answer_steered_to_carry_an_image_shows_no_image(app_env, monkeypatch
     at = ask(open_app())
     [shown] = [html.proto.body for html in at.get("html") if "plumb-answer" in html.proto.body]
     assert "<img" not in shown and leak in shown
+
+
+def answering(monkeypatch, *texts: str) -> None:
+    """The app's chain answers with `texts` in turn (a fake model) over the real index."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from app import services
+    from pipeline.chain import build_chain
+    from pipeline.retriever import IndexRetriever
+
+    model = GenericFakeChatModel(messages=iter([AIMessage(text) for text in texts]))
+    retriever = IndexRetriever(index=services.index(), embedder=services.embedder(), k=3)
+    monkeypatch.setattr(services, "chain", lambda: build_chain(model, retriever, "fake", 0.0))
+
+
+def test_cited_passages_come_first_and_the_others_under_also_retrieved(app_env, monkeypatch):
+    answering(monkeypatch, "The basic design wind speed is 120 mph [2][9].")
+    at = ask(open_app())
+    labels = [expander.label for expander in at.expander]
+    turn = at.session_state["turns"][0]
+    assert labels[0] == f"[2] {literal(turn.citations[1].label())}"
+    assert labels[1:] == [f"[1] {literal(turn.citations[0].label())}", f"[3] {literal(turn.citations[2].label())}"]
+    captions = [caption.value for caption in at.caption]
+    assert captions.index("Cited in the answer") < captions.index("Also retrieved")
+    [shown] = [html.proto.body for html in at.get("html") if "plumb-answer" in html.proto.body]
+    assert f'href="document?chunk={turn.citations[1].chunk_id}&amp;user=alice"' in shown, "the marker links to its page"
+    assert "[9]" in shown and shown.count("plumb-cite") == 1
+
+
+def test_an_answer_citing_nothing_says_so(app_env, monkeypatch):
+    answering(monkeypatch, "The basic design wind speed is 120 mph.")
+    at = ask(open_app())
+    captions = [caption.value for caption in at.caption]
+    assert "The answer cites none of the passages." in captions and "Also retrieved" in captions
+    assert len(at.expander) == 3
+
+
+def test_a_conversation_restricted_to_one_document_cites_only_it_and_keeps_the_choice(app_env):
+    at = open_app()
+    picker = at.sidebar.multiselect[0]
+    assert picker.label == "Ask within" and "concrete-spec.md" in picker.options
+    picker.set_value(["concrete-spec.md"]).run()
+    ask(at)
+    turn = at.session_state["turns"][0]
+    assert turn.citations and {c.source for c in turn.citations} == {"concrete-spec.md"}
+    assert f"Asked within: {literal('concrete-spec.md')}" in [caption.value for caption in at.caption]
+    [stored] = make_store(app_env).session_turns(turn.session_id)
+    assert stored.scope == ["concrete-spec.md"]
+    reopened = AppTest.from_file(str(APP), default_timeout=180)
+    reopened.query_params["user"] = "alice"
+    reopened.query_params["conversation"] = turn.session_id
+    assert reopened.run().sidebar.multiselect[0].value == ["concrete-spec.md"], "the choice comes back with the conversation"
+
+
+def test_a_whitespace_question_gets_a_message_and_nothing_is_asked(app_env):
+    at = open_app()
+    at.chat_input[0].set_value(" \n\t ").run()
+    assert not at.exception, at.exception
+    assert at.warning[0].value == "The question is empty: type a question about the documents."
+    assert not at.chat_message and not at.session_state["turns"]

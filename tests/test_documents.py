@@ -82,7 +82,7 @@ def test_markdown_is_cut_into_sections_that_know_their_heading_path(tmp_path: Pa
 
 def test_html_is_cut_into_sections_by_its_headings(tmp_path: Path):
     html = (
-        "<html><body><nav>Home</nav><h1>Submittals</h1><h2>Review</h2><p>Allow 14 days.</p>"
+        "<html><body><p>Issued 2026.</p><h1>Submittals</h1><h2>Review</h2><p>Allow 14 days.</p>"
         "<h2>Resubmittal</h2><p>Allow 7 days.</p><ul><li><h3>Not a section</h3>In a list.</li></ul></body></html>"
     )
     (tmp_path / "proc.html").write_text(html, encoding="utf-8")
@@ -169,6 +169,7 @@ def test_two_files_that_would_share_a_name_are_refused(tmp_path: Path):
 
 
 # One normalisation for every format: each file below holds the faults its format meets in practice.
+PYTHON_DOCS = Path("/usr/share/doc/python3.11/html")  # Debian's python3.11-doc, where the benchmarks read it
 CLEAN = "The office has a fire door; reinforcement is checked by the inspector."
 FAULTY = "The o\ufb03ce has a \ufb01re door;\x00 rein\u00adforcement\x07 is checked by the in-\r\nspector.\x9b"
 
@@ -231,6 +232,29 @@ def test_html_gives_only_what_a_browser_shows_with_table_rows(tmp_path: Path):
     assert "| Mark | Section | End plate |" in lines
     assert "| B1 | W12x26 | 12 mm |" in lines
     assert "| B2 | W14x30 | 16 mm |" in lines
+
+
+SPHINX_PAGE = """<html><body>
+<div class="mobile-nav"><nav class="nav-content" role="navigation"><a href="../index.html">Python 3.11 Docs</a></nav></div>
+<div class="related" role="navigation" aria-label="related navigation"><a href="modules.html">next</a> | previous</div>
+<div class="body" role="main"><section><h1>12. Virtual Environments</h1><p>Create one with venv.</p></section></div>
+<div class="sphinxsidebar" role="navigation"><h3>Next topic</h3><p>13. What Now?</p><h3>This Page</h3></div>
+<nav><ul><li>Table of contents</li></ul></nav>
+</body></html>"""
+
+
+def test_html_site_navigation_is_not_page_text(tmp_path: Path):
+    (tmp_path / "venv.html").write_text(SPHINX_PAGE, encoding="utf-8")
+    text = "\n".join(page.text for page in read_pages(tmp_path / "venv.html"))
+    assert text.splitlines() == ["# 12. Virtual Environments", "", "Create one with venv."]
+
+
+@pytest.mark.skipif(not PYTHON_DOCS.exists(), reason="Debian's python3.11-doc is not installed")
+def test_a_real_sphinx_page_gives_its_content_without_navigation():
+    text = "\n".join(page.text for page in read_pages(PYTHON_DOCS / "tutorial" / "venv.html"))
+    for chrome in ("Next topic", "Previous topic", "This Page", "Navigation", "Table of Contents"):
+        assert chrome not in text
+    assert "python -m venv" in text.replace("python3 -m venv", "python -m venv")
 
 
 @pytest.mark.parametrize(

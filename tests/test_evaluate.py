@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from pipeline.chain import build_chain
 from pipeline.cli import app
 from pipeline.errors import PlumbError
-from pipeline.evaluate import EvalCase, load_cases, run_eval
+from pipeline.evaluation.evaluate import EvalCase, load_cases, run_eval
 from pipeline.index import Chunk
 from pipeline.index.embedded import EmbeddedIndex
-from pipeline.retrieval_eval import run_retrieval_eval
+from pipeline.evaluation.retrieval import run_retrieval_eval
 from pipeline.retriever import IndexRetriever
 
 # A tiny index whose rankings can be worked out by hand: 3-wide vectors, four chunks.

@@ -3,6 +3,7 @@
 import gc
 import hashlib
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -476,6 +477,26 @@ def test_recent_exports_lists_only_complete_exports_newest_first(dynamo_settings
     (out / ".partial-unfinished" / "manifest.json").write_text("{}")
     (out / "no-manifest").mkdir()
     assert [m["export_id"] for m in recent_exports(out)] == [second.name, first.name]
+
+
+def test_a_killed_exports_staging_is_removed_by_the_next_export_on_the_same_host(dynamo_settings, seeded, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    for name, pid in (("killed", killed.pid), ("running", os.getpid())):
+        (out / f".partial-{name}").mkdir(parents=True)
+        (out / f".partial-{name}" / ".owner").write_text(f"{socket.gethostname()} {pid}")
+    (out / ".partial-elsewhere").mkdir()
+    (out / ".partial-elsewhere" / ".owner").write_text(f"another-host {killed.pid}")
+    killed.kill()
+    killed.wait()
+
+    export, _ = run(dynamo_settings, out, mode="all")
+    assert sorted(p.name for p in out.iterdir()) == sorted([export.name, ".partial-running", ".partial-elsewhere"])
+    assert not (export / ".owner").exists(), "the published export carries no staging marker"
 
 
 def test_unreachable_dynamodb_is_reported_before_anything_is_written(monkeypatch, tmp_path):

@@ -197,6 +197,15 @@ def test_filter_by_source(filled, embed, mode):
     assert filled.search(question, embed(question), 8, mode=mode, source="unknown.pdf") == []
 
 
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_filter_by_several_sources(filled, embed, mode):
+    question = "fire rating of concrete footings"
+    both = filled.search(question, embed(question), 8, mode=mode, source=[STRUCTURE, "unknown.pdf", SPEC])
+    assert {hit.source for hit in both} == {STRUCTURE, SPEC}
+    assert {hit.source for hit in filled.search(question, embed(question), 8, mode=mode, source=[STRUCTURE])} == {STRUCTURE}
+    assert filled.search(question, embed(question), 8, mode=mode, source=[]) == []
+
+
 def test_dense_finds_a_match_by_meaning_only(filled, embed):
     assert ids(filled.search(BOTH_QUESTION, embed(BOTH_QUESTION), 1, mode="dense")) == [STAIRWELL]
     keyword = ids(filled.search(BOTH_QUESTION, embed(BOTH_QUESTION), 8, mode="keyword"))

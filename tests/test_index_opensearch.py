@@ -459,6 +459,18 @@ KNN = {"knn": {"vector": {"vector": WIRE_VECTOR, "k": 3}}}
 KNN_FILTERED = {"knn": {"vector": {"vector": WIRE_VECTOR, "k": 3, "filter": SOURCE_FILTER}}}
 
 
+def test_several_sources_are_one_terms_filter(server, index):
+    server.reply("POST", "/plumb-chunks/_search", search_reply())
+    index.search("fire rating", QUERY_VECTOR, 3, mode="dense", source=["spec.pdf", "specs/b.md"])
+    (sent,) = server.requests
+    assert sent.body["query"]["knn"]["vector"]["filter"] == {"terms": {"source": ["spec.pdf", "specs/b.md"]}}
+
+
+def test_an_empty_set_of_sources_sends_nothing(server, index):
+    assert index.search("fire rating", QUERY_VECTOR, 3, mode="hybrid", source=[]) == []
+    assert server.requests == []
+
+
 @pytest.mark.parametrize(
     ("mode", "source", "query", "params"),
     [

@@ -75,6 +75,8 @@ def referenced(resource: Any) -> str:
         return "*"
     if "Fn::GetAtt" in resource:
         return resource["Fn::GetAtt"][0]
+    if "Ref" in resource:  # an SNS topic's ARN is its Ref
+        return resource["Ref"]
     parts = resource["Fn::Join"][1]
     return parts[0]["Fn::GetAtt"][0] + "".join(p for p in parts[1:] if isinstance(p, str))
 
@@ -100,9 +102,9 @@ def index_shapes(indexes: list[dict], name_key: str, schema_key: str, projection
     return {i[name_key]: (key_set(i[schema_key]), i[projection_key]["ProjectionType"]) for i in indexes}
 
 
-@pytest.mark.parametrize("name", ["turns", "sessions", "feedback", "judgements"])
+@pytest.mark.parametrize("name", ["turns", "sessions", "feedback", "judgements", "pair-judgements", "reviews", "models", "escalations", "review-batches"])
 def test_each_table_has_the_keys_and_indexes_the_feedback_store_declares(resources, name):
-    model = getattr(build_tables(Settings(table_prefix="plumb-")), name)
+    model = getattr(build_tables(Settings(table_prefix="plumb-")), name.replace("-", "_"))
     expected = model._get_schema()
     (table,) = [
         r["Properties"]
@@ -124,7 +126,7 @@ def test_each_table_has_the_keys_and_indexes_the_feedback_store_declares(resourc
 
 def test_tables_are_on_demand_recoverable_and_kept(resources):
     tables = of_type(resources, "AWS::DynamoDB::Table")
-    assert len(tables) == 4
+    assert len(tables) == 9
     for table in tables.values():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -227,9 +229,27 @@ def dynamodb_grants(resources: dict, role_prefix: str) -> tuple[set[str], set[st
 
 def test_the_app_role_reads_and_writes_exactly_the_feedback_tables(resources):
     actions, tables = dynamodb_grants(resources, "AppTaskRole")
-    assert tables == table_ids(resources, "turns", "sessions", "feedback", "judgements")
+    assert tables == table_ids(resources, "turns", "sessions", "feedback", "judgements", "pair-judgements", "reviews", "models", "escalations", "review-batches")
     assert {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"} <= actions
     assert not {"dynamodb:DeleteTable", "dynamodb:CreateTable", "dynamodb:*"} & actions
+
+
+def test_the_app_role_only_reads_the_live_model_record(resources):
+    (models,) = table_ids(resources, "models")
+    on_models = [
+        set(as_list(s["Action"]))
+        for s in statements(resources, "AppTaskRole")
+        if any(referenced(r).split("/")[0] == models for r in as_list(s["Resource"]))
+    ]
+    granted = set().union(*on_models)
+    assert "dynamodb:GetItem" in granted
+    assert not {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & granted
+
+
+def test_the_app_publishes_escalations_to_the_experts_topic(resources):
+    (topic,) = of_type(resources, "AWS::SNS::Topic")
+    grants = [s for s in statements(resources, "AppTaskRole") if "sns:Publish" in as_list(s["Action"])]
+    assert [r["Ref"] for g in grants for r in as_list(g["Resource"])] == [topic]
 
 
 def test_the_app_role_may_only_read_the_chunk_index(resources):
@@ -243,9 +263,9 @@ def test_the_app_role_may_only_read_the_chunk_index(resources):
     ]
 
 
-def test_the_export_role_reads_feedback_and_turns_and_writes_only_the_exports_prefix(resources):
+def test_the_export_role_reads_feedback_turns_and_ai_labels_and_writes_only_the_exports_prefix(resources):
     actions, tables = dynamodb_grants(resources, "ExportTaskRole")
-    assert tables == table_ids(resources, "feedback", "turns")
+    assert tables == table_ids(resources, "feedback", "turns", "judgements", "pair-judgements", "reviews")
     assert not {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & actions
     s3 = [s for s in statements(resources, "ExportTaskRole") if any(a.startswith("s3:") for a in as_list(s["Action"]))]
     assert {referenced(r) for s in s3 for r in as_list(s["Resource"])} == {
@@ -255,7 +275,7 @@ def test_the_export_role_reads_feedback_and_turns_and_writes_only_the_exports_pr
 
 
 def test_no_task_role_is_granted_data_actions_on_every_resource(resources):
-    for role in ("AppTaskRole", "ExportTaskRole", "IngestTaskRole", "VllmTaskRole", "SearchAdminRole"):
+    for role in ("AppTaskRole", "ExportTaskRole", "IngestTaskRole", "TrainTaskRole", "VllmTaskRole", "SearchAdminRole"):
         for statement in statements(resources, role):
             data_actions = [a for a in as_list(statement["Action"]) if a.split(":")[0] in {"dynamodb", "s3", "es"}]
             if data_actions:
@@ -320,7 +340,7 @@ def rendered(value: Any, bucket: str) -> str:
 
 
 def test_ingest_is_a_batch_array_job_whose_children_are_the_shards(resources):
-    job = one(resources, "AWS::Batch::JobDefinition")
+    job = one(resources, "AWS::Batch::JobDefinition", "IngestJob")
     assert job["Type"] == "container" and job["PlatformCapabilities"] == ["FARGATE"]
     container_props = job["ContainerProperties"]
     assert container_props["JobRoleArn"]["Fn::GetAtt"][0].startswith("IngestTaskRole")
@@ -341,12 +361,12 @@ def test_ingest_is_a_batch_array_job_whose_children_are_the_shards(resources):
         ).stdout.splitlines()
         assert shown == ["plumb index init", f"plumb ingest s3://plumb-data/documents --shard {shard}"]
 
-    compute = one(resources, "AWS::Batch::ComputeEnvironment")
+    compute = one(resources, "AWS::Batch::ComputeEnvironment", "IngestCompute")
     assert compute["ComputeResources"]["Type"] == "FARGATE" and compute["ComputeResources"]["MaxvCpus"] == 32
     assert [g["Fn::GetAtt"][0] for g in compute["ComputeResources"]["SecurityGroupIds"]] == [
         next(name for name in of_type(resources, "AWS::EC2::SecurityGroup") if name.startswith("JobsSg"))
     ]
-    queue = one(resources, "AWS::Batch::JobQueue")
+    queue = one(resources, "AWS::Batch::JobQueue", "IngestQueue")
     (order,) = queue["ComputeEnvironmentOrder"]
     assert order["ComputeEnvironment"]["Fn::GetAtt"][0].startswith("IngestCompute")
     assert not [name for name in of_type(resources, "AWS::ECS::TaskDefinition") if name.startswith("IngestTask")]
@@ -404,3 +424,42 @@ def test_an_odd_number_of_search_nodes_is_refused():
 
     with pytest.raises(ValueError, match="opensearch_data_nodes is 3"):
         DeployConfig.from_context({**CONFIG, "opensearch_data_nodes": 3})
+
+
+def test_training_is_a_gpu_batch_job_that_reads_exports_and_writes_versions(resources):
+    import typer
+
+    from pipeline.cli import app
+
+    job = one(resources, "AWS::Batch::JobDefinition", "TrainJob")
+    assert job["PlatformCapabilities"] == ["EC2"]
+    props = job["ContainerProperties"]
+    assert props["JobRoleArn"]["Fn::GetAtt"][0].startswith("TrainTaskRole")
+    assert {"Type": "GPU", "Value": "1"} in props["ResourceRequirements"]
+    assert [s["Name"] for s in props["Secrets"]] == ["HF_TOKEN"]
+    assert {k for k in env(props) if k.startswith("PLUMB_")} <= SETTING_NAMES
+    # The command as Batch runs it, each Ref::name replaced by the job's parameters.
+    parameters = {"job": "dpo", "export": "s3://plumb-data/exports/20260101T000000Z-abc123", "base_model": "m", "lora": "pilot-rl"}
+    command = [parameters.get(p.removeprefix("Ref::"), p) if isinstance(p, str) else rendered(p, "plumb-data") for p in props["Command"]]
+    assert command[:4] == ["plumb", "train", "dpo", parameters["export"]]
+    assert command[-2:] == ["--upload", "s3://plumb-data/model-versions"]
+    dpo = typer.main.get_command(app).commands["train"].commands["dpo"]
+    given = dpo.make_context("dpo", command[3:]).params  # the CLI takes these arguments and options
+    assert (given["export_dir"], given["base_model"], given["lora"], given["upload"]) == (
+        parameters["export"], "m", "pilot-rl", "s3://plumb-data/model-versions"
+    )
+    assert set(job["Parameters"]) == set(parameters) and job["Parameters"]["lora"] == "pilot-sft"
+
+    compute = one(resources, "AWS::Batch::ComputeEnvironment", "TrainCompute")["ComputeResources"]
+    assert (compute["Type"], compute["InstanceTypes"], compute["MinvCpus"]) == ("EC2", ["g6e.2xlarge"], 0)
+    (order,) = one(resources, "AWS::Batch::JobQueue", "TrainQueue")["ComputeEnvironmentOrder"]
+    assert order["ComputeEnvironment"]["Fn::GetAtt"][0].startswith("TrainCompute")
+
+
+def test_the_training_role_reads_exports_and_writes_only_model_versions(resources):
+    s3 = [s for s in statements(resources, "TrainTaskRole") if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    bucket = next(iter(of_type(resources, "AWS::S3::Bucket")))
+    reads = {referenced(r) for s in s3 if "s3:GetObject*" in as_list(s["Action"]) for r in as_list(s["Resource"])}
+    writes = {referenced(r) for s in s3 if "s3:PutObject" in as_list(s["Action"]) for r in as_list(s["Resource"])}
+    assert reads == {bucket, f"{bucket}/exports/*"} and writes == {f"{bucket}/model-versions/*"}
+    assert not [a for s in s3 for a in as_list(s["Action"]) if a.startswith("s3:Delete")]

@@ -12,6 +12,7 @@ from pipeline.chain import _citation
 from pipeline.cli import _ingest_samples_if_empty, app
 from pipeline.documents import find_files
 from pipeline.errors import ConfigError
+from pipeline import ingest
 from pipeline.ingest import IngestProgress, TokenSplitter, ingest_files, make_splitter
 from pipeline.retriever import IndexRetriever
 from pipeline.settings import get_settings
@@ -74,6 +75,15 @@ def test_changed_chunk_settings_or_ocr_ingest_an_unchanged_file_again(tmp_path: 
     assert ingest_files(find_files([pdf]), index, embedder, make_splitter(embedder, 60, 10)).files == 1
     assert ingest_files(find_files([pdf]), index, embedder, make_splitter(embedder, 60, 10), ocr=True).files == 1
     assert ingest_files(find_files([pdf]), index, embedder, make_splitter(embedder, 60, 10), ocr=True).unchanged == 1
+
+
+def test_new_readers_ingest_an_unchanged_file_again(tmp_path: Path, index, embedder, splitter, monkeypatch):
+    page = tmp_path / "venv.html"
+    page.write_text("<html><body><nav>Next topic</nav><h1>Venv</h1><p>Create one with venv.</p></body></html>")
+    assert ingest_files(find_files([page]), index, embedder, splitter).files == 1
+    assert ingest_files(find_files([page]), index, embedder, splitter).unchanged == 1
+    monkeypatch.setattr(ingest, "READER_VERSION", ingest.READER_VERSION + 1)
+    assert ingest_files(find_files([page]), index, embedder, splitter).files == 1
 
 
 def _paragraph(topic: str) -> str:

@@ -128,17 +128,6 @@ def test_the_cli_says_what_to_give():
     assert "give --since DATE (and optionally --until) or --all" in result.output
 
 
-@pytest.fixture
-def dynamo(dynamo_settings):
-    return DynamoFeedbackStore(dynamo_settings)
-
-
-@pytest.fixture
-def resilient(dynamo, tmp_path):
-    store = ResilientStore(dynamo, Outbox(tmp_path / "outbox.sqlite3"))
-    yield store
-    store.close()
-
 
 def seeded_turns(dynamo):
     pairs = store_seeds(dynamo)

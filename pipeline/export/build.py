@@ -25,6 +25,7 @@ from pipeline.export.formats import (
     Rated,
     RatedAnswer,
     Row,
+    completion,
     correction_preference_rows,
     exclusion,
     kto_rows,
@@ -44,6 +45,8 @@ from pipeline.export.writers import RowsWriter, sha256_of
 
 if TYPE_CHECKING:
     from pipeline.embeddings import Embedder
+    from pipeline.export.ai_labels import JudgedPair, Label
+    from pipeline.export.expert_labels import ExpertAnswer
 
 SPLITS = ("train", "validation")
 
@@ -73,6 +76,24 @@ class BuildSummary:
     passages_dropped: int = 0  # by items, to fit max_tokens
     rows_too_long: dict[str, int] = field(default_factory=dict)  # rows left out: nothing fits
     kto: dict[str, int] = field(default_factory=lambda: {"desirable": 0, "undesirable": 0})  # train split
+    # AI labels (ai_labels.py): taken per source, left out by the filters or the agreement floor, with
+    # no row (by reason, as `excluded`), pairs taken and left out for not sharing one prompt.
+    ai_labels: dict = field(
+        default_factory=lambda: {
+            "ai": 0,
+            "sme": 0,
+            "review": 0,
+            "expert": 0,
+            "not_matched": 0,
+            "below_agreement": 0,
+            "excluded": {},
+            "pairs": 0,
+            "pairs_not_matched": 0,
+            "pairs_other_prompt": 0,
+            "pairs_excluded": 0,
+            "missing_turns": 0,
+        }
+    )
 
     @property
     def rows(self) -> int:
@@ -153,6 +174,77 @@ class DatasetBuilder:
             "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (digest, question, fitted_digest, len(turn.citations), kept, *(getattr(answer, name) for name in ANSWER_COLUMNS)),
         )
+
+    def add_label(self, label: "Label") -> None:
+        """Stage the kto and ratings rows of an AI judge's or an expert's label, or count why it has
+        none. Not sft (a judge's approval is no reference answer) and not rating pairs (pairs come
+        from the judge's own pairwise verdicts, `add_judged_pair`)."""
+        counts = self.summary.ai_labels
+        if reason := exclusion(label.rated):
+            counts["excluded"][reason] = counts["excluded"].get(reason, 0) + 1
+            return
+        counts[label.source] += 1
+        self._supersede(label.rated, in_export=True)
+        question = self._groups.add(question_text(label.rated.turn))
+        rated, dropped = self._fit(label.rated)
+        meta = provenance(rated, self.export_id) | {"label_source": label.source}
+        self._emit("kto", question, kto_rows(rated, self.options.kto_neutral), meta, dropped)
+        self._emit("ratings", question, [ratings_row(rated, label.score)], meta, dropped)
+
+    def add_expert_answer(self, expert: "ExpertAnswer") -> None:
+        """Stage the sft row of an expert's answer to an escalated turn (the turn's prompt, the
+        expert's completion), or count why it has none (expert_labels.exclusion)."""
+        from pipeline.export.expert_labels import exclusion as expert_exclusion
+
+        counts = self.summary.ai_labels
+        if reason := expert_exclusion(expert.rated.turn):
+            counts["excluded"][reason] = counts["excluded"].get(reason, 0) + 1
+            return
+        counts["expert"] += 1
+        question = self._groups.add(question_text(expert.rated.turn))
+        rated, dropped = self._fit(expert.rated)
+        meta = provenance(rated, self.export_id) | {"label_source": "expert"}
+        row = {"prompt": rated.prompt, "completion": completion(expert.answer), "completion_source": "expert"}
+        self._emit("sft", question, [row], meta, dropped)
+
+    def add_judged_pair(self, pair: "JudgedPair") -> None:
+        """Stage the preference and reward rows of a pairwise verdict on two answers to one prompt;
+        a pair whose answers had different prompts is counted and left out."""
+        counts = self.summary.ai_labels
+        chosen, rejected = pair.chosen, pair.rejected
+        if exclusion(chosen) or exclusion(rejected):
+            counts["pairs_excluded"] += 1
+            return
+        if chosen.prompt != rejected.prompt:
+            counts["pairs_other_prompt"] += 1
+            return
+        counts["pairs"] += 1
+        question = self._groups.add(question_text(chosen.turn))
+        (fit_chosen, dropped_chosen), (fit_rejected, dropped_rejected) = map(self._fit, (chosen, rejected))
+        if dropped_chosen is None or dropped_rejected is None:
+            self._too_long("preference", "reward")
+            return
+        # As for rating pairs (`finish`): the prompt with fewer passages, unless it lost one an answer cites.
+        shorter = min(fit_chosen, fit_rejected, key=lambda side: len(side.turn.citations))
+        if max(cited(chosen.turn.answer), cited(rejected.turn.answer)) > len(shorter.turn.citations):
+            self._too_long("preference", "reward")
+            return
+        row = preference_row(shorter.prompt, chosen.turn.answer, rejected.turn.answer)
+        meta = pair_provenance("judge", RatedAnswer.of(chosen), RatedAnswer.of(rejected), self.export_id)
+        meta["label_source"] = "ai"
+        dropped = len(chosen.turn.citations) - len(shorter.turn.citations)
+        self._emit("preference", question, [row], meta, dropped)
+        self._emit("reward", question, [reward_row(row)], meta, dropped)
+
+    def _fit(self, rated: Rated) -> tuple[Rated, int | None]:
+        """`rated` fitted to max_tokens and the passages it lost (None: it cannot fit)."""
+        if not self.options.max_tokens:
+            return rated, 0
+        fit = fitted(rated, self._counter, self.options.max_tokens)
+        if fit is None:
+            return rated, None
+        self.summary.passages_dropped += fit[1]
+        return fit
 
     def not_matched(self, rated: Rated, supersedes: bool) -> None:
         """Count a verdict the export's filters leave out. With `supersedes` (an export that is not a

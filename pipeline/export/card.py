@@ -47,6 +47,7 @@ def manifest(summary: BuildSummary, export_id: str, details: dict) -> dict:
             "rows_too_long": summary.rows_too_long,
         },
         "kto_balance": kto_weights(summary.kto["desirable"], summary.kto["undesirable"]),
+        "ai_labels": summary.ai_labels,
     }
 
 
@@ -97,6 +98,7 @@ def _card_text(content: dict) -> str:
         "",
         *_excluded_text(content["excluded"]),
         *_provenance_text(len(content["supersedes"])),
+        *_ai_text(content["ai_labels"], content["filters"]),
         *_tokens_text(content["tokens"]),
         *_kto_text(content["kto_balance"]),
         "```python",
@@ -125,17 +127,46 @@ def _excluded_text(excluded: dict[str, int]) -> list[str]:
     return [*lines, ""]
 
 
+def _ai_text(counts: dict, filters: dict) -> list[str]:
+    """AI labels (RLAIF), when this export holds or left out any."""
+    if not (counts["ai"] or counts["sme"] or counts["review"] or counts["expert"] or counts["pairs"] or counts["not_matched"]
+            or counts["below_agreement"] or counts["missing_turns"]):
+        return []
+    return [
+        "## AI labels",
+        "",
+        f"`label_source` says who gave a row's label: `human` (a user's feedback), `ai` (the AI judge: "
+        f"{counts['ai']} scored answers in `kto` and `ratings`, {counts['pairs']} pairwise verdicts in "
+        f"`preference` and `reward`), `sme` ({counts['sme']} scores an expert overrode), `review` "
+        f"({counts['review']} sampled transcripts whose reviewers' relevance ratings were consolidated, in `kto` "
+        "and `ratings`: `user` is `review#<batch id>`, the score their median, the note how many rated it and "
+        f"their agreement, the version the latest rating's time in milliseconds) or `expert` ({counts['expert']} "
+        "answers of experts to escalated questions, chosen by them as training data, in `sft`: the prompt is the "
+        "escalated turn's as the model was given it, the completion the expert's answer, `user` the expert). An AI or "
+        "`sme` row's "
+        "`user` is the judge (`<model>#<judge prompt version>`), its `feedback_version` 1 plus the version of the "
+        "latest expert review, its `ratings` score the judge's (or expert's) half-point score and its note the "
+        "judge's comment (or the expert's reason); a score of 3.5 and up is desirable in `kto`, 2 and below "
+        "undesirable. Pairwise verdicts compare answers to the very same prompt "
+        f"({counts['pairs_other_prompt']} that did not were left out). Left out by the filters: "
+        f"{counts['not_matched']} labels and {counts['pairs_not_matched']} pairs; below the judge-agreement floor "
+        f"({filters['min_judge_agreement']}): {counts['below_agreement']}; whose turn was not found: "
+        f"{counts['missing_turns']}.",
+        "",
+    ]
+
+
 def _provenance_text(superseding: int) -> list[str]:
     return [
         "## Provenance and assembling several exports",
         "",
         "Every `sft`, `kto` and `ratings` row names its turn and verdict: `turn_id`, `user` (who gave the verdict), "
-        "`feedback_version`, `model_id` (the model that answered), `prompt_version`, `label_source` (`human`) and "
+        "`feedback_version`, `model_id` (the model that answered), `prompt_version`, `label_source` and "
         "`export_id`; `completion_source` says who wrote the completion: `model` (the answer as generated) or "
-        "`correction` (the user's corrected answer). A `preference` or `reward` row compares two answers to one prompt: `pair` is `correction` "
+        "`correction` (the user's corrected answer) or `expert` (an expert's answer to an escalation). A `preference` or `reward` row compares two answers to one prompt: `pair` is `correction` "
         "(the user's correction, chosen, over the answer it corrects, rejected; one turn on both sides; "
         "`chosen_model_id` is empty as a person wrote it) or `rating` (the best-rated answer over a lower-rated "
-        "one); `chosen_turn_id`, `chosen_user`, `chosen_feedback_version`, `chosen_model_id` and the same for "
+        "one) or `judge` (the AI judge's pairwise verdict, a win in both orders); `chosen_turn_id`, `chosen_user`, `chosen_feedback_version`, `chosen_model_id` and the same for "
         "`rejected_` name both sides. TRL's trainers ignore these columns.",
         "",
         f"A user may change a verdict; this export names {superseding} verdict(s) that supersede an earlier "

@@ -30,6 +30,10 @@ def export_command(
     turns_export: Annotated[str, typer.Option(help=HELP["turns_export"])] = "",
     tokenizer: Annotated[str, typer.Option(help=HELP["tokenizer"])] = "",
     max_tokens: Annotated[int, typer.Option(help=HELP["max_tokens"])] = 0,
+    label_source: Annotated[
+        list[str] | None, typer.Option("--label-source", help=HELP["label_sources"] + " Repeat for several.")
+    ] = None,
+    min_judge_agreement: Annotated[float | None, typer.Option(help=HELP["min_judge_agreement"])] = None,
 ) -> None:
     """Export feedback as TRL datasets (sft, preference, reward, kto, ratings) with a manifest."""
     from pipeline.export.job import main
@@ -52,6 +56,8 @@ def export_command(
         turns_export=turns_export,
         tokenizer=tokenizer,
         max_tokens=max_tokens,
+        label_sources=tuple(label_source or ("human",)),
+        min_judge_agreement=min_judge_agreement,
     )
     result = main(config)
     window = result.manifest["window"]
@@ -64,7 +70,14 @@ def export_command(
             typer.echo(f"Nothing to export: no feedback received {span}.")
         return
     counts = ", ".join(f"{name} {sum(splits.values())}" for name, splits in result.manifest["counts"].items())
-    typer.echo(f"Exported {result.manifest['items']} feedback items to {result.location} ({counts} rows).")
+    labels = result.manifest["ai_labels"]
+    ai = ""
+    if config.label_sources != ("human",):
+        ai = (
+            f", {labels['ai']} AI scores, {labels['sme']} expert scores, {labels['pairs']} AI pairs, "
+            f"{labels['review']} reviewed transcripts, {labels['expert']} expert answers"
+        )
+    typer.echo(f"Exported {result.manifest['items']} feedback items{ai} to {result.location} ({counts} rows).")
     if superseded := sum(not entry["in_export"] for entry in result.manifest["supersedes"]):
         typer.echo(
             f"{superseded} changed verdict(s) are left out by the filters; rows of their earlier versions in this "

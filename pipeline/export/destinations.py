@@ -7,7 +7,9 @@ and a failed upload removes what it had put there.
 """
 
 import json
+import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pipeline.export.card import MANIFEST
 from pipeline.export.errors import ExportFailed
 
 STAGING_PREFIX = ".partial-"
+OWNER = ".owner"  # in a staging folder: "<host> <pid>" of the export building it
 
 
 @dataclass(frozen=True)
@@ -31,14 +34,26 @@ class LocalDestination:
 
     def staging(self, export_id: str) -> Path:
         # Staged inside the output directory so publishing is a rename on one filesystem.
+        self._remove_abandoned()
         path = self.root / f"{STAGING_PREFIX}{export_id}"
         path.mkdir(parents=True)
+        (path / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}", encoding="utf-8")
         return path
 
     def publish(self, staging: Path, export_id: str) -> str:
+        (staging / OWNER).unlink()
         final = self.root / export_id
         staging.rename(final)
         return str(final)
+
+    def _remove_abandoned(self) -> None:
+        """Remove the staging folders of exports killed before they could clean up (`kill -9`, a lost
+        machine): those whose owner ran on this host and is no longer running. Another host's
+        staging, or a live export's, is left alone."""
+        for owner in self.root.glob(f"{STAGING_PREFIX}*/{OWNER}"):
+            host, _, pid = owner.read_text(encoding="utf-8").partition(" ")
+            if host == socket.gethostname() and not _running(int(pid)):
+                shutil.rmtree(owner.parent, ignore_errors=True)
 
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
@@ -117,6 +132,16 @@ class S3Destination:
 
 
 Destination = LocalDestination | S3Destination
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0 only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def published_end(destination: Destination, key: str) -> str | None:

@@ -111,7 +111,7 @@ def provenance(rated: Rated, export_id: str) -> Row:
 
 
 def pair_provenance(
-    pair: Literal["correction", "rating"], chosen: RatedAnswer, rejected: RatedAnswer, export_id: str
+    pair: Literal["correction", "rating", "judge"], chosen: RatedAnswer, rejected: RatedAnswer, export_id: str
 ) -> Row:
     """The columns of a preference or reward row: both sides' turn and verdict. A correction pair
     names its one turn on both sides; its chosen side was written by a person, so its model is ""."""
@@ -236,6 +236,8 @@ def kto_rows(rated: Rated, neutral: KtoNeutral = "omit") -> list[Row]:
     return rows
 
 
-def ratings_row(rated: Rated) -> Row:
-    """The answer with its 1-5 score and note, for scores used directly as rewards or to check a judge."""
-    return _completion_row(rated, "model", score=rated.feedback.rating, note=rated.feedback.note)
+def ratings_row(rated: Rated, score: float | None = None) -> Row:
+    """The answer with its 1-5 score and note, for scores used directly as rewards or to check a judge.
+    The score is a float in every row, so a file holding an AI judge's half points (`score`) and
+    people's whole ones has one column type."""
+    return _completion_row(rated, "model", score=float(score or rated.feedback.rating), note=rated.feedback.note)

@@ -17,7 +17,7 @@ from typing import get_args
 from uuid import uuid4
 
 from pipeline.errors import ConfigError
-from pipeline.export.options import FileFormat, KtoNeutral, Mode
+from pipeline.export.options import FileFormat, KtoNeutral, LabelSource, Mode
 from pipeline.settings import Settings, get_settings
 
 
@@ -79,6 +79,23 @@ class ExportConfig:
         },
     )
 
+    label_sources: tuple[LabelSource, ...] = field(
+        default=("human",),
+        metadata={
+            "help": "Whose labels: 'human' (users' feedback), 'ai' (the AI judge's scores and pairwise verdicts, "
+            "RLAIF), 'sme' (scores experts overrode on the review page), 'review' (reviewers' consolidated "
+            "relevance ratings of sampled transcripts, `plumb review`) and 'expert' (experts' answers to escalations "
+            "they chose as training data, SFT); default human only."
+        },
+    )
+    min_judge_agreement: float | None = field(
+        default=None,
+        metadata={
+            "help": "Only AI labels of judges that agree with users at least this much: quadratic-weighted kappa "
+            "with their ratings for scores, the share of agreement on non-tied pairs for pairwise verdicts."
+        },
+    )
+
     def __post_init__(self) -> None:
         for problem in self._problems():
             raise ConfigError(f"Export not started: {problem}.")
@@ -110,6 +127,19 @@ class ExportConfig:
             problems.append(f"settle seconds {self.settle_seconds!r} is negative")
         if bool(self.feedback_export) != bool(self.turns_export):
             problems.append("--feedback-export and --turns-export go together: give the exports of both tables")
+        problems += [
+            f"label source {source!r} is not one of human, ai, sme, review, expert"
+            for source in self.label_sources
+            if source not in get_args(LabelSource)
+        ]
+        if not self.label_sources:
+            problems.append("no label source given: name human, ai, sme, review or expert")
+        if self.feedback_export and set(self.label_sources) - {"human"}:
+            problems.append("AI and expert labels are read from the DynamoDB tables, not from DynamoDB exports in S3")
+        if self.min_judge_agreement is not None and not -1 <= self.min_judge_agreement <= 1:
+            problems.append(f"minimum judge agreement {self.min_judge_agreement!r} is not between -1 and 1")
+        if self.min_judge_agreement is not None and "ai" not in self.label_sources:
+            problems.append("--min-judge-agreement filters AI labels: add --label-source ai")
         return problems
 
     @classmethod
@@ -135,9 +165,15 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
 
     settings = settings or get_settings()
     destination = destination_for(cfg.out)
-    filters = Filters(frozenset(cfg.ratings), frozenset(cfg.model_ids), frozenset(cfg.users))
+    filters = Filters(
+        frozenset(cfg.ratings),
+        frozenset(cfg.model_ids),
+        frozenset(cfg.users),
+        frozenset(cfg.label_sources),
+        cfg.min_judge_agreement,
+    )
     # A length limit leaves rows out as a filter does, so it names its own stream too.
-    stream = filters.describe() | ({"max_tokens": [cfg.max_tokens]} if cfg.max_tokens else {})
+    stream = filters.stream() | ({"max_tokens": [cfg.max_tokens]} if cfg.max_tokens else {})
     key = watermark_key(destination.name, stream)
     source = S3ExportSource(cfg.feedback_export, cfg.turns_export) if cfg.feedback_export else DynamoSource(settings)
     watermarks = Watermarks(settings) if cfg.mode == "incremental" else None
@@ -167,10 +203,18 @@ def main(cfg: ExportConfig, settings: Settings | None = None) -> ExportResult:
         else None,
         "options": {name: getattr(cfg, name) for name in OPTION_FIELDS},
     }
+    labels = None
+    if set(cfg.label_sources) - {"human"}:
+        from pipeline.export.ai_labels import AiLabels
+
+        labels = AiLabels(settings)
+        details["judge_agreement"] = labels.agreement() if cfg.min_judge_agreement is not None else None
     with _fewer_collections():
         embedder = make_embedder(settings)  # its model loads only if the split needs it
         counter = TokenCounter(load_tokenizer(cfg.tokenizer, settings.models_dir))
-        result = _build_and_publish(cfg, filters, source, window, destination, export_id, details, embedder, counter)
+        result = _build_and_publish(
+            cfg, filters, source, labels, window, destination, export_id, details, embedder, counter
+        )
     if watermarks and (previous is None or window.end > previous):
         watermarks.advance(key, stream, stored, window.end, export_id)
     return result
@@ -188,7 +232,7 @@ OPTION_FIELDS = (
 
 
 def _build_and_publish(
-    cfg: ExportConfig, filters, source, window, destination, export_id: str, details: dict, embedder, counter
+    cfg: ExportConfig, filters, source, labels, window, destination, export_id: str, details: dict, embedder, counter
 ) -> ExportResult:
     """Every dataset built in staging, then published whole; on any failure the staging is removed."""
     from pipeline.export.build import BuildOptions, DatasetBuilder
@@ -206,6 +250,9 @@ def _build_and_publish(
                     builder.add(redacted(rated, cfg.phone_region) if cfg.redact else rated)
                 else:
                     builder.not_matched(rated, supersedes=cfg.mode != "all")
+            if labels is not None:
+                region = cfg.phone_region if cfg.redact else None
+                _add_ai_labels(builder, labels, filters, window, details.get("judge_agreement") or {}, region)
             summary = builder.finish()
         details = {
             **details,
@@ -219,7 +266,7 @@ def _build_and_publish(
                 "without it reports the rows' lengths in tokens)."
             )
         content = manifest(summary, export_id, details)
-        if not summary.items and not summary.supersedes:
+        if not summary.items and not summary.supersedes and not summary.rows:
             destination.discard(staging)
             return ExportResult(export_id, None, content)
         write_card(staging, content)
@@ -234,6 +281,49 @@ def _build_and_publish(
     except BaseException:
         destination.discard(staging)
         raise
+
+
+def _add_ai_labels(builder, labels, filters, window, figures: dict, region: str | None) -> None:
+    """The AI judge's and experts' labels received in the window, the reviewers' consolidated
+    ratings given in it (review_labels.py) and the experts' answers chosen as training data in it
+    (expert_labels.py), as the filters and the agreement floor allow, redacted as
+    feedback is (`region` None: not redacted); labels the filters leave out are counted, not listed
+    as superseding anything."""
+    from dataclasses import replace
+    from itertools import chain
+
+    from pipeline.export.ai_labels import trusted
+    from pipeline.export.redact import redact
+    from pipeline.export.selection import redacted
+
+    def clean(rated):
+        return rated if region is None else redacted(rated, region)
+
+    counts = builder.summary.ai_labels
+    judged = labels.labels(window.start, window.end) if filters.label_sources & {"ai", "sme"} else ()
+    reviewed = labels.reviews.labels(window.start, window.end) if "review" in filters.label_sources else ()
+    for label in chain(judged, reviewed):
+        if not filters.accepts_label(label.rated.turn, label.level, label.source):
+            counts["not_matched"] += 1
+        elif label.source == "ai" and not trusted(label.judge, figures, filters.min_judge_agreement):
+            counts["below_agreement"] += 1
+        else:
+            builder.add_label(replace(label, rated=clean(label.rated)))
+    for pair in labels.pairs(window.start, window.end):
+        if not filters.accepts_pair(pair.chosen.turn, pair.rejected.turn):
+            counts["pairs_not_matched"] += 1
+        elif not trusted(pair.judge, figures, filters.min_judge_agreement):
+            counts["below_agreement"] += 1
+        else:
+            builder.add_judged_pair(replace(pair, chosen=clean(pair.chosen), rejected=clean(pair.rejected)))
+    experts = labels.experts.answers(window.start, window.end) if "expert" in filters.label_sources else ()
+    for expert in experts:
+        if not filters.accepts_label(expert.rated.turn, None, "expert"):
+            counts["not_matched"] += 1
+        else:
+            answer = expert.answer if region is None else redact(expert.answer, region)
+            builder.add_expert_answer(replace(expert, rated=clean(expert.rated), answer=answer))
+    counts["missing_turns"] = labels.missing_turns + labels.reviews.missing_turns + labels.experts.missing_turns
 
 
 @contextmanager

@@ -6,3 +6,5 @@ from typing import Literal
 Mode = Literal["incremental", "all", "range"]
 FileFormat = Literal["jsonl", "parquet"]
 KtoNeutral = Literal["omit", "desirable", "undesirable"]
+LabelSource = Literal["human", "ai", "sme", "review", "expert"]  # users' feedback, the AI judge, experts who
+# overrode it, reviewers' consolidated relevance ratings (`plumb review`), experts' answers to escalations

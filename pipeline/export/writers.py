@@ -33,7 +33,7 @@ SCHEMAS = {
     "reward": pa.schema([("chosen", _MESSAGES), ("rejected", _MESSAGES), *_PAIR]),
     "kto": pa.schema([("prompt", _MESSAGES), ("completion", _MESSAGES), ("label", pa.bool_()), _SOURCE, *_TURN]),
     "ratings": pa.schema(
-        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.int64()), ("note", pa.string()), _SOURCE, *_TURN]
+        [("prompt", _MESSAGES), ("completion", _MESSAGES), ("score", pa.float64()), ("note", pa.string()), _SOURCE, *_TURN]
     ),
 }
 # Every row says how many passages its prompt lost to fit --max-tokens (0 for most).

@@ -26,13 +26,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import NoCredentialsError
+from pydantic import ValidationError
 from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
 from pynamodb.models import Model
 
-from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
-from pipeline.feedback.store import Saved, SessionSummary, TurnRejected, checked_feedback, checked_ids
+from pipeline.errors import ConfigError, InvalidFeedback, PlumbError, StoreUnavailable
+from pipeline.feedback.judge_items import item_pair, item_review, pair_item, review_item, review_key
+from pipeline.feedback.store import DeletedSession, Saved, SessionSummary, TurnRejected, checked_feedback, checked_ids
 from pipeline.feedback.tables import (
     CitationMap,
     ExchangeMap,
@@ -42,8 +45,13 @@ from pipeline.feedback.tables import (
     build_tables,
     feedback_key,
 )
-from pipeline.records import Citation, Feedback, Judgement, Turn
+from pipeline.records import Citation, Feedback, Judgement, PairJudgement, Review, Turn
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.records import Escalation
+    from pipeline.escalation.review_store import ReviewStore
+    from pipeline.escalation.storage import Escalations
 
 PASSAGE_MAX_CHARS = 2000
 TITLE_MAX_CHARS = 200
@@ -101,6 +109,10 @@ def turn_item(model: type[TurnItem], turn: Turn) -> TurnItem:
         timings_ms=dict(turn.timings_ms),
         tokens_in=turn.tokens_in,
         tokens_out=turn.tokens_out,
+        escalation=turn.escalation,
+        sentiment=turn.sentiment,
+        expert=turn.expert,
+        scope=list(turn.scope),
     )
 
 
@@ -134,6 +146,10 @@ def item_turn(item: TurnItem) -> Turn:
         timings_ms=item.timings_ms.as_dict(),
         tokens_in=item.tokens_in,
         tokens_out=item.tokens_out,
+        escalation=item.escalation,
+        sentiment=item.sentiment,
+        expert=item.expert,
+        scope=list(item.scope or []),
     )
 
 
@@ -169,10 +185,13 @@ def item_feedback(item: FeedbackItem) -> Feedback:
         flagged_citations=item.flagged_citations,
         created_at=item.created_at,
         version=item.version,
+        session_deleted=bool(item.session_deleted),
     )
 
 
-def judgement_item(model: type[JudgementItem], judgement: Judgement) -> JudgementItem:
+def judgement_item(
+    model: type[JudgementItem], judgement: Judgement, stored_at: datetime | None = None
+) -> JudgementItem:
     return model(
         judgement.turn_id,
         judgement.judge,
@@ -184,6 +203,7 @@ def judgement_item(model: type[JudgementItem], judgement: Judgement) -> Judgemen
         comment=judgement.comment,
         reference_kind=judgement.reference_kind,
         judged_at=utc(judgement.judged_at),
+        stored_at=stored_at,
     )
 
 
@@ -355,6 +375,41 @@ class DynamoFeedbackStore:
         with self._errors():
             return [SessionSummary(item.session_id, item.title, item.updated_at) for item in query]
 
+    def rename_session(self, user: str, session_id: str, title: str) -> None:
+        """Give one of `user`'s conversations a title of their own; PlumbError for an empty title or a
+        conversation that is not theirs (or no longer exists)."""
+        title = " ".join(title.split())[:TITLE_MAX_CHARS]
+        if not title:
+            raise PlumbError("A conversation's name cannot be empty: type a name.")
+        table = self._tables.sessions
+        with self._errors():
+            try:
+                table(user, session_id).update([table.title.set(title)], condition=table.session_id.exists())
+            except PynamoDBException as exc:
+                if is_condition_failure(exc):
+                    raise PlumbError("That conversation no longer exists: reload the page.") from None
+                raise
+
+    def delete_session(self, user: str, session_id: str) -> DeletedSession:
+        """Take one of `user`'s conversations off their list. Answers they rated stay, with every
+        version of their feedback marked `session_deleted`, so training keeps them; the others go."""
+        kept = removed = 0
+        feedback = self._tables.feedback
+        with self._errors():
+            for turn in self.session_turns(session_id):
+                if turn.user != user:
+                    continue
+                versions = list(feedback.query(feedback_key(turn.turn_id, user), consistent_read=True))
+                for item in versions:
+                    item.update([feedback.session_deleted.set(True)])
+                if versions:
+                    kept += 1
+                else:
+                    self._tables.turns(session_id, turn.turn_id).delete()
+                    removed += 1
+            self._tables.sessions(user, session_id).delete()
+        return DeletedSession(kept=kept, removed=removed)
+
     def latest_feedback(self, turn_id: str, user: str) -> Feedback | None:
         key = feedback_key(turn_id, user)
         query = self._tables.feedback.query(key, consistent_read=True, scan_index_forward=False, limit=1)
@@ -390,7 +445,7 @@ class DynamoFeedbackStore:
         table = self._tables.judgements
         with self._errors():
             try:
-                judgement_item(table, judgement).save(condition=table.judge.does_not_exist())
+                judgement_item(table, judgement, datetime.now(UTC)).save(condition=table.judge.does_not_exist())
             except PynamoDBException as exc:
                 if not is_condition_failure(exc):
                     raise
@@ -421,6 +476,119 @@ class DynamoFeedbackStore:
         with self._errors():
             for item in table.scan(condition):
                 yield item_turn(item)
+
+
+    def save_escalation(self, escalation: "Escalation") -> Saved["Escalation"]:
+        """Store an escalation once per triggering turn (see pipeline/escalation/storage.py)."""
+        return Saved(self.escalations.create(escalation))
+
+    @property
+    def escalations(self) -> "Escalations":
+        from pipeline.escalation.storage import Escalations
+
+        return Escalations(self._tables.escalations, self._errors)
+
+    @property
+    def review_batches(self) -> "ReviewStore":
+        from pipeline.escalation.review_store import ReviewStore
+
+        return ReviewStore(self._tables.review_batches, self._errors)
+
+    def judgement(self, turn_id: str, judge: str) -> Judgement | None:
+        """One judgement by its key, or None."""
+        table = self._tables.judgements
+        with self._errors():
+            try:
+                return item_judgement(table.get(turn_id, judge, consistent_read=True))
+            except table.DoesNotExist:
+                return None
+
+    def save_pair_judgement(self, verdict: PairJudgement) -> Saved[PairJudgement]:
+        """Store a pairwise verdict unless this judge already compared the pair; then the stored one is
+        returned and nothing is written (a retry, an outbox replay, a second run)."""
+        verdict = PairJudgement.model_validate(verdict.model_dump())
+        table = self._tables.pair_judgements
+        with self._errors():
+            try:
+                pair_item(table, verdict, datetime.now(UTC)).save(condition=table.judge.does_not_exist())
+            except PynamoDBException as exc:
+                if not is_condition_failure(exc):
+                    raise
+                return Saved(item_pair(table.get(verdict.pair, verdict.judge, consistent_read=True)))
+        return Saved(verdict)
+
+    def pairs_judged(self, pairs: list[str], judge: str) -> set[str]:
+        """Which of `pairs` (`records.pair_key`) this pairwise judge has compared: batch reads of 100 keys."""
+        with self._errors():
+            return {item.pair for item in self._tables.pair_judgements.batch_get([(p, judge) for p in pairs])}
+
+    def pair_judgements(self) -> Iterator[PairJudgement]:
+        """Every stored pairwise verdict (a scan: for agreement figures)."""
+        with self._errors():
+            for item in self._tables.pair_judgements.scan():
+                yield item_pair(item)
+
+    def save_review(self, review: Review) -> Saved[Review]:
+        """Store an expert's decision on a judgement as its next version; a submission already stored
+        (a retry or an outbox replay: the same submission id) is returned as stored. The judgement
+        itself is never written."""
+        review = checked_review(review)
+        table = self._tables.reviews
+        with self._errors():
+            while True:
+                history = self.review_history(review.turn_id, review.judge)
+                stored = next((r for r in history if r.submission_id == review.submission_id), None)
+                if stored is not None:
+                    return Saved(stored)
+                review = review.model_copy(update={"version": history[-1].version + 1 if history else 1})
+                try:
+                    review_item(table, review, datetime.now(UTC)).save(condition=table.version.does_not_exist())
+                    return Saved(review)
+                except PynamoDBException as exc:
+                    if not is_condition_failure(exc):
+                        raise  # else another reviewer took this version: read again
+
+    def review_history(self, turn_id: str, judge: str) -> list[Review]:
+        """Every version of the experts' decisions on one judgement, oldest first."""
+        query = self._tables.reviews.query(review_key(turn_id, judge), consistent_read=True)
+        with self._errors():
+            return [item_review(item) for item in query]
+
+    def reviews(self) -> Iterator[Review]:
+        """Every version of every review (a scan: for the review page and agreement figures)."""
+        with self._errors():
+            for item in self._tables.reviews.scan():
+                yield item_review(item)
+
+    def received(self, kind: str, start: datetime | None, end: datetime) -> Iterator[tuple[datetime, object]]:
+        """(received time, record) of the judgements, pair judgements or reviews (`kind`) the store
+        received in [start, end): a scan, as AI labels are few next to turns. Judgements stored before
+        receipt times were kept count as received when they were judged."""
+        table, read = {
+            "judgements": (self._tables.judgements, item_judgement),
+            "pair_judgements": (self._tables.pair_judgements, item_pair),
+            "reviews": (self._tables.reviews, item_review),
+        }[kind]
+        with self._errors():
+            for item in table.scan():
+                at = item.stored_at or item.judged_at
+                if (start is None or at >= utc(start)) and at < utc(end):
+                    yield at, read(item)
+
+
+def checked_review(review: Review) -> Review:
+    """Validate again before storing or queueing (see `checked_feedback`); InvalidFeedback names the problem."""
+    try:
+        review = Review.model_validate(review.model_dump())
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise InvalidFeedback(f"The review was not saved: {problem['msg'].removeprefix('Value error, ')}.") from None
+    for name in ("session_id", "turn_id", "judge", "reviewer", "submission_id"):
+        if not getattr(review, name):
+            raise InvalidFeedback(f"The review was not saved: its {name} is empty.")
+    if "#" in review.turn_id:
+        raise InvalidFeedback("The review was not saved: a turn id cannot contain '#'.")
+    return review
 
 
 def create_tables(settings: Settings) -> None:

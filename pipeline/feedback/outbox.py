@@ -17,11 +17,19 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.records import Feedback, Judgement, Turn
+from pipeline.records import Escalation
+from pipeline.records import Feedback, Judgement, PairJudgement, Review, Turn
 from pipeline.settings import Settings
 
-Record = Turn | Feedback | Judgement
-KINDS: dict[str, type[Record]] = {"turn": Turn, "feedback": Feedback, "judgement": Judgement}
+Record = Turn | Feedback | Judgement | PairJudgement | Review | Escalation
+KINDS: dict[str, type[Record]] = {
+    "turn": Turn,
+    "feedback": Feedback,
+    "judgement": Judgement,
+    "pair_judgement": PairJudgement,
+    "review": Review,
+    "escalation": Escalation,
+}
 
 
 def outbox_path(settings: Settings) -> Path:

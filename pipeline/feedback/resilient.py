@@ -17,13 +17,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pipeline.errors import ConfigError, PlumbError, StoreUnavailable
-from pipeline.feedback.dynamo import DynamoFeedbackStore, checked_turn
+from pipeline.feedback.dynamo import DynamoFeedbackStore, checked_review, checked_turn
 from pipeline.feedback.outbox import DeadLetter, Outbox, Record, outbox_path
-from pipeline.feedback.store import R, Saved, SessionSummary, checked_feedback
-from pipeline.records import Feedback, Judgement, Turn
+from pipeline.feedback.store import DeletedSession, R, Saved, SessionSummary, checked_feedback
+from pipeline.records import Escalation
+from pipeline.records import Feedback, Judgement, PairJudgement, Review, Turn
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.escalation.review_store import ReviewStore
+    from pipeline.escalation.storage import Escalations
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +80,14 @@ class ResilientStore:
             self._store.save_turn(record)
         elif isinstance(record, Feedback):
             self._store.save_feedback(record)
-        else:
+        elif isinstance(record, Escalation):
+            self._store.save_escalation(record)
+        elif isinstance(record, Judgement):
             self._store.save_judgement(record)
+        elif isinstance(record, PairJudgement):
+            self._store.save_pair_judgement(record)
+        else:
+            self._store.save_review(record)
 
     def _save(self, record: R, write: Callable[[R], Saved[R]]) -> Saved[R]:
         if time.monotonic() >= self._down_until and not self._outbox.pending():
@@ -96,6 +108,26 @@ class ResilientStore:
 
     def save_judgement(self, judgement: Judgement) -> Saved[Judgement]:
         return self._save(judgement, self._store.save_judgement)
+
+    def save_escalation(self, escalation: Escalation) -> Saved[Escalation]:
+        """Created once per triggering turn, or queued; the expert's later steps need DynamoDB (`escalations`)."""
+        return self._save(escalation, self._store.save_escalation)
+
+    @property
+    def escalations(self) -> "Escalations":
+        return self._store.escalations
+
+    @property
+    def review_batches(self) -> "ReviewStore":
+        """Review batches and ratings; they need DynamoDB (a reviewer sees a rating fail and retries)."""
+        return self._store.review_batches
+
+    def save_pair_judgement(self, verdict: PairJudgement) -> Saved[PairJudgement]:
+        return self._save(verdict, self._store.save_pair_judgement)
+
+    def save_review(self, review: Review) -> Saved[Review]:
+        """Queued while DynamoDB is down, the review gets its version when it is replayed."""
+        return self._save(checked_review(review), self._store.save_review)
 
     def dead_letters(self) -> list[DeadLetter]:
         """Queued records the store refused for good, oldest first."""
@@ -152,6 +184,13 @@ class ResilientStore:
 
     def user_sessions(self, user: str, limit: int = 20) -> list[SessionSummary]:
         return self._store.user_sessions(user, limit)
+
+    def rename_session(self, user: str, session_id: str, title: str) -> None:
+        self._store.rename_session(user, session_id, title)
+
+    def delete_session(self, user: str, session_id: str) -> DeletedSession:
+        """Not queued: deleting needs DynamoDB (StoreUnavailable when it cannot be reached)."""
+        return self._store.delete_session(user, session_id)
 
     def latest_feedback(self, turn_id: str, user: str) -> Feedback | None:
         return self._store.latest_feedback(turn_id, user)

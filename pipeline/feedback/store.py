@@ -12,9 +12,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import ValidationError
 
 from pipeline.errors import InvalidFeedback, PlumbError
-from pipeline.records import Feedback, Judgement, Turn
+from pipeline.records import Escalation
+from pipeline.records import Feedback, Judgement, PairJudgement, Review, Turn
 
-R = TypeVar("R", Turn, Feedback, Judgement)
+R = TypeVar("R", Turn, Feedback, Judgement, PairJudgement, Review, Escalation)
 
 
 class TurnRejected(PlumbError):
@@ -39,6 +40,15 @@ class SessionSummary:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class DeletedSession:
+    """What deleting a conversation did: answers kept because they were rated (their feedback
+    marked as from a deleted conversation), and unrated answers removed."""
+
+    kept: int
+    removed: int
+
+
 class FeedbackStore(Protocol):
     def save_turn(self, turn: Turn) -> Saved[Turn]: ...
 
@@ -49,6 +59,10 @@ class FeedbackStore(Protocol):
     def session_turns(self, session_id: str) -> list[Turn]: ...
 
     def user_sessions(self, user: str, limit: int = 20) -> list[SessionSummary]: ...
+
+    def rename_session(self, user: str, session_id: str, title: str) -> None: ...
+
+    def delete_session(self, user: str, session_id: str) -> DeletedSession: ...
 
     def latest_feedback(self, turn_id: str, user: str) -> Feedback | None: ...
 

@@ -1,7 +1,8 @@
 """The DynamoDB tables of the feedback store, as PynamoDB models.
 
-Four tables, named from `settings.table_prefix` (`plumb-turns`, `plumb-sessions`, `plumb-feedback`,
-`plumb-judgements`):
+Nine tables, named from `settings.table_prefix` (`plumb-turns`, `plumb-sessions`, `plumb-feedback`,
+`plumb-judgements`, `plumb-pair-judgements`, `plumb-reviews`, `plumb-models`, `plumb-escalations`,
+`plumb-review-batches`):
 
 - turns: key (session_id, turn_id). LSI `turns_by_time` (session_id, created_at) gives one session's
   turns in order; a get by key finds one turn, so the export can join feedback to its turn.
@@ -16,6 +17,20 @@ Four tables, named from `settings.table_prefix` (`plumb-turns`, `plumb-sessions`
   day's feedback shares a GSI partition: human feedback is far below a partition's 1,000 writes/s.
 - judgements: key (turn_id, judge = "<judge model>#<judge prompt version>"), one item per AI judge's
   verdict on a turn: judging a turn again with the same judge finds the item and writes nothing.
+  `stored_at` is when the store received it (absent on items stored before it was kept), by which
+  the export reads AI labels in its windows, replays included.
+- pair-judgements: key (pair = "<turn id>#<turn id>", smaller first; judge), one item per pairwise
+  verdict on two answers to one prompt: comparing them again with the same judge writes nothing.
+- reviews: key (turn_judge = "<turn_id>#<judge>", version), one item per version of subject-matter
+  experts' decisions on a judgement (accept, or override with a score and a reason), kept beside the
+  judgement, which is never changed; the latest is the highest version, as for feedback.
+- models: key name (a registered model, "plumb-chat"), one small item per model saying which trained
+  version is live and which were live before it (pipeline/models/live.py), read by every app replica.
+- escalations: key (session_id, turn_id of the message that called in an expert), one item per
+  escalation (pipeline/escalation): creating it again finds the item and writes nothing. The expert
+  queue scans it: escalations are a few a day, not worth an index.
+- review-batches: key (batch_id, entry), the review batches of sampled transcripts: entry "batch" describes
+  one, "item#<position>" a transcript, "rating#<turn_id>#<reviewer>" a reviewer's rating.
 
 Tables are billed per request, so nothing needs sizing. The model classes below carry no table name;
 `build_tables(settings)` makes subclasses bound to one prefix, endpoint and region.
@@ -32,6 +47,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
+    VersionAttribute,
 )
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
@@ -93,6 +109,10 @@ class TurnItem(Model):
     timings_ms = MapAttribute(default=dict)
     tokens_in = NumberAttribute(default=0)
     tokens_out = NumberAttribute(default=0)
+    escalation = UnicodeAttribute(default="")
+    sentiment = NumberAttribute(default=0)
+    expert = UnicodeAttribute(default="")
+    scope = ListAttribute(of=UnicodeAttribute, default=list)
     by_time = TurnsByTime()
 
 
@@ -138,6 +158,7 @@ class FeedbackItem(Model):
     created_at = UTCDateTimeAttribute()
     stored_at = UTCDateTimeAttribute()
     day = UnicodeAttribute()
+    session_deleted = BooleanAttribute(default=False)
     by_day = FeedbackByDay()
 
 
@@ -152,6 +173,95 @@ class JudgementItem(Model):
     comment = UnicodeAttribute(default="")
     reference_kind = UnicodeAttribute()
     judged_at = UTCDateTimeAttribute()
+    stored_at = UTCDateTimeAttribute(null=True)
+
+
+class PairJudgementItem(Model):
+    pair = UnicodeAttribute(hash_key=True)
+    judge = UnicodeAttribute(range_key=True)
+    first_session_id = UnicodeAttribute()
+    first_turn_id = UnicodeAttribute()
+    first_user = UnicodeAttribute()
+    second_session_id = UnicodeAttribute()
+    second_turn_id = UnicodeAttribute()
+    second_user = UnicodeAttribute()
+    judge_model = UnicodeAttribute()
+    prompt_version = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    judged_at = UTCDateTimeAttribute()
+    stored_at = UTCDateTimeAttribute()
+
+
+class ReviewItem(Model):
+    turn_judge = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    submission_id = UnicodeAttribute()
+    session_id = UnicodeAttribute()
+    turn_id = UnicodeAttribute()
+    judge = UnicodeAttribute()
+    reviewer = UnicodeAttribute()
+    action = UnicodeAttribute()
+    score = NumberAttribute()
+    reason = UnicodeAttribute(default="")
+    seconds = NumberAttribute(default=0)
+    reviewed_at = UTCDateTimeAttribute()
+    stored_at = UTCDateTimeAttribute()
+
+
+class LiveVersionMap(MapAttribute):
+    """One trained version as it is served: everything a replica needs, so it never asks the registry."""
+
+    version = UnicodeAttribute()  # "plumb-chat/3"
+    adapter = UnicodeAttribute()  # the adapter folder, as the model server reads it
+    base_model = UnicodeAttribute()  # what it was trained on, from its plumb_model.json
+    promoted_at = UTCDateTimeAttribute()
+
+
+class LiveModelItem(Model):
+    name = UnicodeAttribute(hash_key=True)
+    live = LiveVersionMap(null=True)  # None: the base model answers
+    previous = ListAttribute(of=LiveVersionMap, default=list)  # earlier live versions, the last most recent
+    revision = VersionAttribute()  # optimistic locking: two promotes at once cannot both win
+
+
+class TranscriptMap(MapAttribute):
+    """One turn of an escalation's transcript."""
+
+    turn_id = UnicodeAttribute()
+    question = UnicodeAttribute()
+    answer = UnicodeAttribute()
+    citations = ListAttribute(of=CitationMap, default=list)
+    expert = UnicodeAttribute(default="")
+
+
+class EscalationItem(Model):
+    session_id = UnicodeAttribute(hash_key=True)
+    turn_id = UnicodeAttribute(range_key=True)
+    user = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    note = UnicodeAttribute(default="")
+    question = UnicodeAttribute()
+    transcript = ListAttribute(of=TranscriptMap, default=list)
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    claimed_by = UnicodeAttribute(default="")
+    claimed_at = UTCDateTimeAttribute(null=True)
+    answer = UnicodeAttribute(default="")
+    answer_turn_id = UnicodeAttribute(default="")
+    answered_at = UTCDateTimeAttribute(null=True)
+    closed_at = UTCDateTimeAttribute(null=True)
+    knowledge_source = UnicodeAttribute(default="")
+    training_by = UnicodeAttribute(default="")
+    training_at = UTCDateTimeAttribute(null=True)
+
+
+class ReviewEntryItem(Model):
+    """One entry of a review batch: its description, one transcript to review, or one reviewer's rating
+    (pipeline/escalation/review_store.py), as the JSON of its pydantic record."""
+
+    batch_id = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)
+    body = UnicodeAttribute()
 
 
 class Tables(NamedTuple):
@@ -159,6 +269,11 @@ class Tables(NamedTuple):
     sessions: type[SessionItem]
     feedback: type[FeedbackItem]
     judgements: type[JudgementItem]
+    pair_judgements: type[PairJudgementItem]
+    reviews: type[ReviewItem]
+    models: type[LiveModelItem]
+    escalations: type[EscalationItem]
+    review_batches: type[ReviewEntryItem]
 
 
 def feedback_key(turn_id: str, user: str) -> str:
@@ -193,4 +308,9 @@ def build_tables(settings: Settings) -> Tables:
         bind(SessionItem, "sessions"),
         bind(FeedbackItem, "feedback"),
         bind(JudgementItem, "judgements"),
+        bind(PairJudgementItem, "pair-judgements"),
+        bind(ReviewItem, "reviews"),
+        bind(LiveModelItem, "models"),
+        bind(EscalationItem, "escalations"),
+        bind(ReviewEntryItem, "review-batches"),
     )

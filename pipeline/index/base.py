@@ -12,6 +12,15 @@ from typing import Literal, Protocol
 import numpy as np
 
 SearchMode = Literal["dense", "keyword", "hybrid"]
+# Search within one document (its name) or several (their names); None searches every document.
+SourceFilter = str | Sequence[str] | None
+
+
+def source_names(source: SourceFilter) -> list[str] | None:
+    """A source filter as a list of names (None: no filter; []: no document, so no hit)."""
+    if source is None:
+        return None
+    return [source] if isinstance(source, str) else list(source)
 
 
 @dataclass(frozen=True)
@@ -69,9 +78,10 @@ class ChunkIndex(Protocol):
         query_vector: np.ndarray,
         k: int,
         mode: SearchMode = "hybrid",
-        source: str | None = None,
+        source: SourceFilter = None,
     ) -> list[Hit]:
-        """The best `k` chunks for the query, best first, optionally only from `source`."""
+        """The best `k` chunks for the query, best first, optionally only from `source`: one
+        document's name or a sequence of names (`SourceFilter`)."""
 
     def get(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """The chunks with these ids, in the order asked; an id the index does not hold (its text

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import IndexUnavailable
-from pipeline.index.base import Chunk, Hit, SearchMode, checked_chunks, unit_vector
+from pipeline.index.base import Chunk, Hit, SearchMode, SourceFilter, checked_chunks, source_names, unit_vector
 from pipeline.index.fusion import reciprocal_rank_fusion
 from pipeline.index.snapshot import Snapshot
 from pipeline.index.tantivy_store import TantivyStore
@@ -81,7 +81,7 @@ class EmbeddedIndex:
         query_vector: np.ndarray,
         k: int,
         mode: SearchMode = "hybrid",
-        source: str | None = None,
+        source: SourceFilter = None,
     ) -> list[Hit]:
         if mode not in SEARCH_MODES:
             raise ValueError(f"Unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}.")
@@ -89,6 +89,7 @@ class EmbeddedIndex:
             raise ValueError(f"k must be a positive number of results, not {k}.")
         vector = unit_vector(query_vector, self._width(), "The query vector")
         snapshot = self._current()
+        source = source_names(source)
         match mode:
             case "dense":
                 ranked = snapshot.nearest(vector, k, source)
@@ -177,7 +178,7 @@ class EmbeddedIndex:
                 self._snapshot = snapshot.replaced(changed, fingerprints, store.latest_searcher(), opstamp)
         return had
 
-    def _keyword(self, snapshot: Snapshot, query: str, k: int, source: str | None) -> list[tuple[int, float]]:
+    def _keyword(self, snapshot: Snapshot, query: str, k: int, source: list[str] | None) -> list[tuple[int, float]]:
         hits = self._open_store().keyword(snapshot.searcher, query, k, source)
         return [(snapshot.row(hit.source_key, hit.position), hit.score) for hit in hits]
 

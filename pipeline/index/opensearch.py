@@ -26,7 +26,7 @@ from opensearchpy.exceptions import (
 from opensearchpy.exceptions import ConnectionError as ConnectionFailed
 
 from pipeline.errors import ConfigError, IndexUnavailable
-from pipeline.index.base import Chunk, Hit, SearchMode, checked_chunks, unit_vector
+from pipeline.index.base import Chunk, Hit, SearchMode, SourceFilter, checked_chunks, source_names, unit_vector
 from pipeline.settings import Settings
 
 RETURNED_FIELDS = ["chunk_id", "source", "page", "page_label", "section", "text", "vector"]
@@ -125,17 +125,22 @@ def _source_term(source: str) -> dict[str, Any]:
     return {"term": {"source": source}}
 
 
-def _match(query: str, source: str | None) -> dict[str, Any]:
-    filters = [_source_term(source)] if source else []
+def _source_filter(sources: list[str]) -> dict[str, Any]:
+    """One name as the term query it always was; several as a terms query."""
+    return _source_term(sources[0]) if len(sources) == 1 else {"terms": {"source": sources}}
+
+
+def _match(query: str, sources: list[str] | None) -> dict[str, Any]:
+    filters = [_source_filter(sources)] if sources else []
     return {"bool": {"must": [{"match": {"text": query}}], "filter": filters}}
 
 
-def _knn(vector: list[float], k: int, source: str | None) -> dict[str, Any]:
+def _knn(vector: list[float], k: int, sources: list[str] | None) -> dict[str, Any]:
     # A filter inside the k-NN clause is applied during the graph search (faiss efficient
-    # filtering), so a filtered search still finds k chunks of that source.
+    # filtering), so a filtered search still finds k chunks of those sources.
     clause: dict[str, Any] = {"vector": vector, "k": k}
-    if source:
-        clause["filter"] = _source_term(source)
+    if sources:
+        clause["filter"] = _source_filter(sources)
     return {"knn": {"vector": clause}}
 
 
@@ -323,10 +328,13 @@ class OpenSearchIndex:
         query_vector: np.ndarray,
         k: int,
         mode: SearchMode = "hybrid",
-        source: str | None = None,
+        source: SourceFilter = None,
     ) -> list[Hit]:
         if k < 1:
             raise ValueError(f"k is {k}: ask for at least one passage.")
+        source = source_names(source)
+        if source == []:
+            return []
         vector = unit_vector(query_vector, self._dimension, "The query vector")
         params: dict[str, str] = {}
         match mode:

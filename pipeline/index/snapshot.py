@@ -117,16 +117,17 @@ class Snapshot:
             opstamp=opstamp,
         )
 
-    def nearest(self, query_vector: np.ndarray, k: int, source: str | None) -> list[tuple[int, float]]:
+    def nearest(self, query_vector: np.ndarray, k: int, sources: list[str] | None) -> list[tuple[int, float]]:
         """The k rows nearest by cosine (rows and query are unit vectors), best first: from the
-        nearest partitions when there are partitions, else (and within one source) exactly."""
-        if source is not None:
-            block = self.block(source)
-            return (
-                []
-                if block is None
-                else _best(self.vectors, slice(block.start, block.start + block.count), query_vector, k)
-            )
+        nearest partitions when there are partitions, else (and within the given sources) exactly."""
+        if sources is not None:
+            blocks = [block for source in dict.fromkeys(sources) if (block := self.block(source))]
+            if not blocks:
+                return []
+            if len(blocks) == 1:
+                return _best(self.vectors, slice(blocks[0].start, blocks[0].start + blocks[0].count), query_vector, k)
+            rows = np.concatenate([np.arange(block.start, block.start + block.count) for block in blocks])
+            return _best(self.vectors, rows, query_vector, k)
         if self.partitions is not None:
             rows = self.partitions.candidates(query_vector)
             if len(rows) >= k:

@@ -201,7 +201,7 @@ class TantivyStore:
         positions = searcher.fast_field_values("position", addresses)
         return list(zip(keys, positions))
 
-    def keyword(self, searcher: tantivy.Searcher, query: str, limit: int, source: str | None) -> list[KeywordHit]:
+    def keyword(self, searcher: tantivy.Searcher, query: str, limit: int, sources: list[str] | None) -> list[KeywordHit]:
         """BM25 over the analysed text: any query word may match (OR), as search boxes expect."""
         words = dict.fromkeys(self._analyzer.analyze(query))
         if not words:
@@ -210,8 +210,11 @@ class TantivyStore:
         text_query = tantivy.Query.boolean_query(
             [(should, tantivy.Query.term_query(self.schema, "text", word)) for word in words]
         )
-        if source is not None:
-            only_source = tantivy.Query.const_score_query(tantivy.Query.term_query(self.schema, "source", source), 0.0)
+        if sources is not None:
+            if not sources:
+                return []
+            any_source = [(should, tantivy.Query.term_query(self.schema, "source", source)) for source in sources]
+            only_source = tantivy.Query.const_score_query(tantivy.Query.boolean_query(any_source), 0.0)
             text_query = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, text_query), (tantivy.Occur.Must, only_source)]
             )

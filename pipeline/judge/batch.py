@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from itertools import islice
 
 from pipeline.errors import ConfigError
-from pipeline.judge.judge import NO_REFERENCE, Judge, JudgeFailed, Reference
+from pipeline.judge.judge import Judge, JudgeFailed
 from pipeline.judge.prompts import JUDGE_PROMPT_VERSION
+from pipeline.judge.references import Approved, approved_answers, reference_for
 from pipeline.records import Judgement, Turn, judge_key
 
 BATCH = 100  # turns per read of "already judged?" (DynamoDB's BatchGetItem takes 100 keys)
@@ -68,18 +69,22 @@ def run_judge(
     cfg: JudgeConfig, judge: Judge, store, dynamo, progress: Callable[[int], None] = lambda n: None
 ) -> JudgeSummary:
     """Judge the turns `cfg` selects. `store` writes the judgements (the never-lost ResilientStore);
-    `dynamo` (DynamoFeedbackStore) reads turns, feedback and what is judged already. Raises the store's or
-    the endpoint's error (StoreUnavailable, ModelUnavailable) when one is down for reads or answers:
-    what was judged until then is kept, and the next run resumes."""
+    `dynamo` (DynamoFeedbackStore) reads turns, feedback, experts' reviews and what is judged
+    already. `progress(n)` is told of every n turns dealt with (judged, skipped or failed). Raises the
+    store's or the endpoint's error (StoreUnavailable, ModelUnavailable) when one is down for reads
+    or answers: what was judged until then is kept, and the next run resumes."""
     key = judge_key(judge.model_id, JUDGE_PROMPT_VERSION)
     summary = JudgeSummary(judge=key)
+    approved = approved_answers(dynamo)
     turns = dynamo.turns_between(cfg.since, cfg.until or datetime.now(UTC))
     with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
         for batch in _batches((t for t in turns if cfg.accepts(t)), BATCH):
             todo = _to_judge(batch, dynamo.judged([t.turn_id for t in batch], key), summary)
-            for outcome in pool.map(lambda turn: _judge_one(turn, judge, dynamo), todo):
+            if len(todo) < len(batch):
+                progress(len(batch) - len(todo))
+            for outcome in pool.map(lambda turn: _judge_one(turn, judge, dynamo, approved), todo):
                 _count(outcome, store, summary)
-            progress(len(batch))
+                progress(1)
     return summary
 
 
@@ -95,9 +100,9 @@ def _to_judge(batch: list[Turn], judged: set[str], summary: JudgeSummary) -> lis
     return todo
 
 
-def _judge_one(turn: Turn, judge: Judge, dynamo) -> Judgement | JudgeFailed:
+def _judge_one(turn: Turn, judge: Judge, dynamo, approved: dict[str, list[Approved]]) -> Judgement | JudgeFailed:
     try:
-        return judge.score(turn, reference_for(turn, dynamo))
+        return judge.score(turn, reference_for(turn, dynamo, approved))
     except JudgeFailed as failure:
         return failure
 
@@ -112,16 +117,6 @@ def _count(outcome: Judgement | JudgeFailed, store, summary: JudgeSummary) -> No
     summary.judged += 1
     summary.queued += saved.queued
     summary.references[outcome.reference_kind] += 1
-
-
-def reference_for(turn: Turn, store) -> Reference:
-    """The reference an answer is judged against: the asker's own corrected answer when they gave
-    one, otherwise none (faithfulness and relevance). Answers approved by subject-matter experts
-    come in second once the review page stores them."""
-    feedback = store.latest_feedback(turn.turn_id, turn.user)
-    if feedback is not None and feedback.correction:
-        return Reference(feedback.correction, "correction")
-    return NO_REFERENCE
 
 
 def _batches(items: Iterable[Turn], size: int) -> Iterator[list[Turn]]:

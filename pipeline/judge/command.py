@@ -1,5 +1,5 @@
-"""`plumb judge` (score answered turns) and `plumb judge agreement` (the judge against people): the
-commands of a typer group that pipeline/cli.py registers. They raise PlumbError subclasses for the
+"""`plumb judge` (score answered turns), `plumb judge pairs` (compare answers to the same prompt) and
+`plumb judge agreement` (the judges against people): the commands of a typer group that pipeline/cli.py registers. They raise PlumbError subclasses for the
 CLI to report."""
 
 from datetime import datetime
@@ -14,42 +14,38 @@ from pipeline.export.command import DATE_FORMATS
 console = Console(soft_wrap=True)
 
 
+Since = Annotated[datetime | None, typer.Option(help="Judge turns created from this time (UTC).", formats=DATE_FORMATS)]
+Until = Annotated[
+    datetime | None, typer.Option(help="... until this time (UTC, exclusive); default now.", formats=DATE_FORMATS)
+]
+Everything = Annotated[bool, typer.Option("--all", help="Judge every turn ever answered.")]
+Models = Annotated[list[str] | None, typer.Option("--model", help="Only answers of this model; repeat for several.")]
+Users = Annotated[list[str] | None, typer.Option("--user", help="Only turns this user asked; repeat for several.")]
+Concurrency = Annotated[int | None, typer.Option(help="Requests in flight at once; default PLUMB_JUDGE_CONCURRENCY.")]
+
+
 def judge_command(
     context: typer.Context,
-    since: Annotated[
-        datetime | None, typer.Option(help="Judge turns created from this time (UTC).", formats=DATE_FORMATS)
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option(help="... until this time (UTC, exclusive); default now.", formats=DATE_FORMATS)
-    ] = None,
-    everything: Annotated[bool, typer.Option("--all", help="Judge every turn ever answered.")] = False,
-    model: Annotated[list[str] | None, typer.Option("--model", help="Only answers of this model; repeat for several.")] = None,
-    user: Annotated[list[str] | None, typer.Option("--user", help="Only turns this user asked; repeat for several.")] = None,
-    concurrency: Annotated[
-        int | None, typer.Option(help="Requests in flight at once; default PLUMB_JUDGE_CONCURRENCY.")
-    ] = None,
+    since: Since = None,
+    until: Until = None,
+    everything: Everything = False,
+    model: Models = None,
+    user: Users = None,
+    concurrency: Concurrency = None,
 ) -> None:
     """Score answered turns with the configured judge (PLUMB_JUDGE_*); turns it judged before are skipped."""
     if context.invoked_subcommand is not None:
         return
     from pipeline.feedback.dynamo import DynamoFeedbackStore
     from pipeline.feedback.resilient import make_store
-    from pipeline.judge.batch import JudgeConfig, run_judge
-    from pipeline.judge.judge import DEMO_JUDGE, make_judge
+    from pipeline.judge.batch import run_judge
+    from pipeline.judge.judge import make_judge
     from pipeline.settings import get_settings
 
     settings = get_settings()
-    config = JudgeConfig(
-        since=since,
-        until=until,
-        everything=everything,
-        model_ids=tuple(model or ()),
-        users=tuple(user or ()),
-        concurrency=concurrency or settings.judge_concurrency,
-    )
+    config = _config(since, until, everything, model, user, concurrency or settings.judge_concurrency)
     judge = make_judge(settings)
-    if judge.model_id == DEMO_JUDGE:
-        console.print("[yellow]The packaged small model judges as a demo only; set PLUMB_JUDGE_BACKEND=openai.[/yellow]")
+    _warn_if_demo(judge)
     store = make_store(settings)
     try:
         from tqdm import tqdm
@@ -68,18 +64,73 @@ def judge_command(
         console.print(f"  failed: {failure}")
 
 
-def agreement_command() -> None:
-    """Exact agreement, within one level, Spearman and quadratic kappa of each judge with users' ratings."""
+def pairs_command(
+    since: Since = None,
+    until: Until = None,
+    everything: Everything = False,
+    model: Models = None,
+    user: Users = None,
+    concurrency: Concurrency = None,
+) -> None:
+    """Compare answers to the same prompt in pairs, both orders (a win only when both agree); pairs compared before are skipped."""
     from pipeline.feedback.dynamo import DynamoFeedbackStore
-    from pipeline.judge.agreement import judge_agreement
+    from pipeline.feedback.resilient import make_store
+    from pipeline.judge.judge import make_judge
+    from pipeline.judge.pairs import run_pairs
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    config = _config(since, until, everything, model, user, concurrency or settings.judge_concurrency)
+    judge = make_judge(settings)
+    _warn_if_demo(judge)
+    store = make_store(settings)
+    try:
+        from tqdm import tqdm
+
+        with tqdm(unit=" pairs", desc="comparing") as bar:
+            summary = run_pairs(config, judge, store, DynamoFeedbackStore(settings), bar.update)
+    finally:
+        store.close()
+    console.print(
+        f"Compared {summary.compared} pairs of answers to {summary.prompts} prompts with {summary.judge}; "
+        f"{summary.already_compared} compared before, {summary.failed} failed; "
+        f"{summary.queued} kept in the outbox until DynamoDB is back."
+    )
+    for failure in summary.failures:
+        console.print(f"  failed: {failure}")
+
+
+def agreement_command() -> None:
+    """Each judge against users' ratings and experts' reviews (exact, within one, Spearman, quadratic
+    kappa, confusion), and each pairwise judge against users' preferences on non-tied pairs."""
+    from pipeline.feedback.dynamo import DynamoFeedbackStore
+    from pipeline.judge.agreement import judge_agreement, judge_pair_agreement, sme_agreement
     from pipeline.settings import get_settings
 
     dynamo = DynamoFeedbackStore(get_settings())
-    results = judge_agreement(dynamo.judgements(), dynamo)
-    if not results:
+    judgements = list(dynamo.judgements())
+    users = judge_agreement(judgements, dynamo)
+    experts = sme_agreement(judgements, dynamo.reviews())
+    pairs = judge_pair_agreement(dynamo.pair_judgements(), dynamo)
+    if not (users or experts or pairs):
         console.print("No turn has both a user's rating and a judgement yet: run `plumb judge` first.")
         return
-    table = Table(title="AI judge vs users' ratings")
+    _score_table("AI judge vs users' ratings", "user rating", users)
+    _score_table("AI judge vs experts' reviews", "expert's level", experts)
+    if pairs:
+        table = Table(title="Pairwise judge vs users' preferences (the higher-rated answer)")
+        for column in ("judge", "pairs", "non-tied", "agreement", "judge ties"):
+            table.add_column(column, justify="left" if column == "judge" else "right")
+        for result in pairs:
+            table.add_row(result.judge, str(result.pairs), str(result.non_tied), _figure(result.agreement),
+                          str(result.judge_ties))
+        console.print(table)
+
+
+def _score_table(title: str, rows: str, results) -> None:
+    if not results:
+        return
+    table = Table(title=title)
     for column in ("judge", "turns", "exact", "within one", "Spearman", "kappa (quadratic)"):
         table.add_column(column, justify="left" if column == "judge" else "right")
     for result in results:
@@ -90,10 +141,31 @@ def agreement_command() -> None:
         )
     console.print(table)
     for result in results:
-        console.print(f"{result.judge}: confusion, rows = user rating 1-5, columns = judge level 1-5")
+        console.print(f"{result.judge}: confusion, rows = {rows} 1-5, columns = judge level 1-5")
         for rating, row in enumerate(result.confusion, start=1):
             console.print(f"  {rating}: " + " ".join(f"{n:>4}" for n in row))
 
 
+def _warn_if_demo(judge) -> None:
+    from pipeline.judge.judge import DEMO_JUDGE
+
+    if judge.model_id == DEMO_JUDGE:
+        console.print("[yellow]The packaged small model judges as a demo only; set PLUMB_JUDGE_BACKEND=openai.[/yellow]")
+
+
 def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def _config(since, until, everything, model, user, concurrency: int):
+    """The window and filters `plumb judge` and `plumb judge pairs` share, checked by JudgeConfig."""
+    from pipeline.judge.batch import JudgeConfig
+
+    return JudgeConfig(
+        since=since,
+        until=until,
+        everything=everything,
+        model_ids=tuple(model or ()),
+        users=tuple(user or ()),
+        concurrency=concurrency,
+    )

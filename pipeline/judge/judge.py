@@ -56,7 +56,7 @@ class Judge:
         """A judgement of `turn`'s answer: 1-5 in half points with a comment. Raises JudgeFailed
         after `attempts` replies that are not a valid verdict."""
         messages = score_messages(turn.question, turn.citations, turn.answer, reference.text, reference.kind)
-        verdict = self._ask(messages, ScoreVerdict)
+        verdict = self.ask(messages, ScoreVerdict)
         return Judgement(
             session_id=turn.session_id,
             turn_id=turn.turn_id,
@@ -74,12 +74,15 @@ class Judge:
         """Which of two answers to one prompt is better, asked in both orders: "A" (the first) or "B"
         only when both orders agree, otherwise "tie" (the position-bias defence of the MT-Bench study,
         Zheng et al. 2023)."""
-        one = self._ask(pairwise_messages(question, citations, first, second, reference), PairVerdict).better
-        two = self._ask(pairwise_messages(question, citations, second, first, reference), PairVerdict).better
+        one = self.ask(pairwise_messages(question, citations, first, second, reference), PairVerdict).better
+        two = self.ask(pairwise_messages(question, citations, second, first, reference), PairVerdict).better
         swapped = {"A": "B", "B": "A", "tie": "tie"}[two]
         return one if one == swapped else "tie"
 
-    def _ask(self, messages: list[Message], verdict: type[V]) -> V:
+    def ask(self, messages: list[Message], verdict: type[V]) -> V:
+        """The judge's reply to `messages` as a `verdict` (its JSON schema sent as the response
+        format); JudgeFailed after `attempts` replies that are not one. Evaluation asks its own
+        questions (RAG metrics, eval scores) through it."""
         problems = []
         for _ in range(self.attempts):
             reply = self.llm.invoke(chat_messages(messages), response_format=response_format(verdict))

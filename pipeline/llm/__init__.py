@@ -22,6 +22,7 @@ def make_llm(settings: Settings) -> BaseChatModel:
                 model_name=LOCAL_MODEL_NAME,
                 max_new_tokens=settings.max_new_tokens,
                 temperature=settings.temperature,
+                repetition_penalty=settings.repetition_penalty,
             )
         case "openai":
             from pipeline.llm.openai_chat import make_openai_llm

@@ -34,6 +34,7 @@ class LocalChatModel(BaseChatModel):
     model_name: str
     max_new_tokens: int
     temperature: float
+    repetition_penalty: float = 1.0
     model: Any
     tokenizer: Any
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -41,17 +42,32 @@ class LocalChatModel(BaseChatModel):
     _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)  # compiled JSON schemas by their text
 
     @classmethod
-    def load(cls, folder: Path, model_name: str, max_new_tokens: int, temperature: float) -> "LocalChatModel":
-        """Load the model and tokenizer from a prepared folder."""
+    def load(
+        cls,
+        folder: Path,
+        model_name: str,
+        max_new_tokens: int,
+        temperature: float,
+        repetition_penalty: float = 1.0,
+        adapter: Path | None = None,
+    ) -> "LocalChatModel":
+        """Load the model and tokenizer from a prepared folder, with a PEFT LoRA adapter's weights merged
+        in when `adapter` names its folder (a model of its own: the base model stays as it was)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder)
+        if adapter is not None:
+            from peft import PeftModel
+
+            # Merged, so generation runs at the base model's speed with no LoRA layers in the way.
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
         model.eval()
         return cls(
             model_name=model_name,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
+            repetition_penalty=repetition_penalty,
             model=model,
             tokenizer=tokenizer,
         )
@@ -80,16 +96,19 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        if stop:
-            raise ValueError("The local model does not support stop sequences.")
         inputs = self.tokenizer.apply_chat_template(
             _chat_turns(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         sampling = self._sampling()
+        if stop:
+            sampling |= {"stop_strings": list(stop), "tokenizer": self.tokenizer}
         if response_format := kwargs.get("response_format"):
             sampling["logits_processor"] = [self._json_only(response_format)]
+        elif self.repetition_penalty != 1.0:  # free text only: JSON repeats its quotes and braces by design
+            sampling["repetition_penalty"] = self.repetition_penalty
         with self._lock:
-            generation = _Generation(self.model, self.tokenizer, inputs, sampling)
+            # JSON held to a schema repeats keys and quotes by design, and the grammar bounds it already.
+            generation = _Generation(self.model, self.tokenizer, inputs, sampling, stop_loops=not response_format)
             try:
                 for text in generation.streamer:
                     if text:
@@ -159,7 +178,7 @@ class _Generation:
     abandoned answer does not hold the lock until max_new_tokens.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, inputs: Any, sampling: dict[str, Any]) -> None:
+    def __init__(self, model: Any, tokenizer: Any, inputs: Any, sampling: dict[str, Any], stop_loops: bool) -> None:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         self.input_tokens: int = inputs["input_ids"].shape[1]
@@ -168,7 +187,7 @@ class _Generation:
         self._sequences: Any = None
         self._error: BaseException | None = None
         self.streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        stopping = StoppingCriteriaList([_until(self._cancelled)])
+        stopping = StoppingCriteriaList([_until(self._cancelled)] + ([_looping(self.input_tokens)] if stop_loops else []))
         kwargs = {**inputs, **sampling, "streamer": self.streamer, "stopping_criteria": stopping}
         self._thread = threading.Thread(target=self._run, args=(model, kwargs), daemon=True)
         self._thread.start()
@@ -202,6 +221,28 @@ class _Generation:
     def finish_reason(self) -> str:
         """As the OpenAI API says it: 'length' when cut off at max_new_tokens."""
         return "length" if self.output_tokens >= self._max_new_tokens else "stop"
+
+
+LOOP_TOKENS = 12  # a run of generated tokens this long, seen before in the answer, is a loop
+
+
+def _looping(prompt_tokens: int) -> Any:
+    """A stopping criterion that ends generation when the last LOOP_TOKENS tokens already occur
+    earlier in the answer: a small model that starts repeating itself repeats until max_new_tokens.
+    Hand-written because transformers' own no_repeat_ngram_size bans repeats of the prompt too,
+    which would stop the model quoting its passages."""
+    from transformers import StoppingCriteria
+
+    class Looping(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+            answer = input_ids[0, prompt_tokens:].tolist()
+            if len(answer) < 2 * LOOP_TOKENS:
+                return False
+            tail = answer[-LOOP_TOKENS:]
+            earlier = answer[:-LOOP_TOKENS]
+            return any(earlier[i : i + LOOP_TOKENS] == tail for i in range(len(earlier) - LOOP_TOKENS + 1))
+
+    return Looping()
 
 
 def _until(event: threading.Event) -> Any:

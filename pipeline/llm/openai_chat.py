@@ -24,11 +24,31 @@ def not_answering(base_url: str) -> ModelUnavailable:
 
 @contextmanager
 def _endpoint_errors(base_url: str) -> Iterator[None]:
-    """Turn the client's connection and authentication failures into ModelUnavailable."""
+    """Turn the client's failures into ModelUnavailable, one sentence each that says what to do."""
     try:
         yield
+    except openai.APITimeoutError as error:  # before APIConnectionError, its base class
+        raise ModelUnavailable(
+            f"The model endpoint at {base_url} took longer than PLUMB_LLM_TIMEOUT to answer: ask again, or raise the timeout."
+        ) from error
     except openai.APIConnectionError as error:
         raise not_answering(base_url) from error
+    except openai.RateLimitError as error:
+        raise ModelUnavailable(
+            f"The model endpoint at {base_url} is busy (too many requests): wait a moment and ask again."
+        ) from error
+    except openai.InternalServerError as error:
+        raise ModelUnavailable(
+            f"The model endpoint at {base_url} failed on its side (HTTP {error.status_code}): ask again, "
+            "and tell the operator if it keeps failing."
+        ) from error
+    except openai.BadRequestError as error:
+        if "context length" in str(error.message).lower() or "too long" in str(error.message).lower():
+            raise ModelUnavailable(
+                "The question with its passages and conversation is longer than the model reads: start a new "
+                "conversation or ask a shorter question."
+            ) from error
+        raise ModelUnavailable(f"The model endpoint at {base_url} refused the request: {error.message}") from error
     except openai.AuthenticationError as error:
         raise ModelUnavailable(
             f"The model endpoint at {base_url} refused the API key: set PLUMB_LLM_API_KEY."

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.embeddings import Embedder
-from pipeline.evaluate import EvalCase, matches_source
+from pipeline.evaluation.evaluate import EvalCase, matches_source
 from pipeline.index import ChunkIndex, Hit, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("dense", "keyword", "hybrid")

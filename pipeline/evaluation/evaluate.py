@@ -2,7 +2,11 @@
 
 Measures the source material uses: hit@k of the document that holds the answer and of its page
 (or section), semantic similarity of answer and reference (cosine of their embeddings), the share of "not
-covered" answers, and latency percentiles. `pipeline.retrieval_eval` measures retrieval alone.
+covered" answers, and latency percentiles. `pipeline.evaluation.retrieval` measures retrieval alone.
+
+Similarity alone rewards an answer that restates the question, so with a judge the report adds the
+judge's score distribution and the RAG metrics (`pipeline.evaluation.rag_metrics`), each with mean, p90,
+variance and a bootstrap 95% interval of the mean (`pipeline.evaluation.stats`).
 """
 
 import json
@@ -16,11 +20,16 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, field
 from pipeline.chain import RagChain
 from pipeline.embeddings import Embedder
 from pipeline.errors import PlumbError
+from pipeline.evaluation.stats import Spread, spread
 from pipeline.records import Citation
 from pipeline.sections import within
 
 if TYPE_CHECKING:
-    from pipeline.retrieval_eval import RetrievalReport
+    from pipeline.evaluation.compare import CompareReport
+    from pipeline.judge.judge import Judge
+    from pipeline.evaluation.retrieval import RetrievalReport
+
+SCORES = ("judge_score", "faithfulness", "answer_relevancy", "context_precision", "context_recall")
 
 
 class EvalCase(BaseModel):
@@ -72,6 +81,35 @@ class CaseResult:
     page_hit: bool | None
     not_covered: bool
     latency_ms: float
+    citations: list[dict]
+    judge_score: float | None = None
+    judge_comment: str = ""
+    faithfulness: float | None = None
+    answer_relevancy: float | None = None
+    context_precision: float | None = None
+    context_recall: float | None = None
+    judge_failures: int = 0
+    model_id: str = ""  # the model id the answer's turn records ("plumb-chat/3 on <base>" for a version)
+
+
+def answered_by(results: list[CaseResult]) -> str:
+    """The model ids that wrote these answers, for the report's header: one, unless the live
+    version changed during the run."""
+    return ", ".join(sorted({r.model_id for r in results if r.model_id})) or "no answers"
+
+
+@dataclass
+class JudgeDistribution:
+    """The judge's scores of the answers: mean, share above 3 and below 3 (of those judged), and
+    how many answers got each half point from 1 to 5 (keys "1.0" ... "5.0")."""
+
+    judge_model: str
+    judged: int
+    failed_verdicts: int
+    mean: float | None
+    share_above_3: float | None
+    share_below_3: float | None
+    histogram: dict[str, int]
 
 
 @dataclass
@@ -86,6 +124,9 @@ class EvalReport:
     latency_p95_ms: float
     model_id: str
     results: list[CaseResult]
+    similarity: Spread | None = None
+    judge: JudgeDistribution | None = None
+    scores: dict[str, Spread | None] | None = None
 
 
 def load_cases(path: Path) -> list[EvalCase]:
@@ -144,29 +185,55 @@ def _page_hit(case: EvalCase, citations: list[Citation]) -> bool | None:
     return any(case.in_place(c.source, c.page, c.page_label, c.section) for c in citations)
 
 
-def run_eval(cases: list[EvalCase], chain: RagChain, embedder: Embedder) -> EvalReport:
-    results = []
-    for case in cases:
-        answer = chain.invoke(case.question)
-        vectors = embedder.encode([answer.answer, case.reference])
-        results.append(
-            CaseResult(
-                question=case.question,
-                answer=answer.answer,
-                reference=case.reference,
-                similarity=round(float(vectors[0] @ vectors[1]), 4),
-                source_hit=_source_hit(case, [c.source for c in answer.citations]),
-                page_hit=_page_hit(case, answer.citations),
-                not_covered=answer.not_covered,
-                latency_ms=answer.timings_ms["total"],
-            )
-        )
-    return _summarise(results, chain.model_id)
+def run_eval(cases: list[EvalCase], chain: RagChain, embedder: Embedder, judge: "Judge | None" = None) -> EvalReport:
+    """Answer every case with `chain` and measure the answers; with `judge`, also its scores and
+    the RAG metrics (see `pipeline.evaluation.rag_metrics`; 4 + top_k judge requests per question)."""
+    results = [answer_case(case, chain, embedder) for case in cases]
+    if judge is not None:
+        for result in results:
+            judge_result(result, judge)
+    return summarise(results, answered_by(results), judge.model_id if judge else None)
 
 
-def _summarise(results: list[CaseResult], model_id: str) -> EvalReport:
+def answer_case(case: EvalCase, chain: RagChain, embedder: Embedder) -> CaseResult:
+    """One case answered by `chain`: the answer, its similarity to the reference (SAS: cosine of
+    the embeddings) and where its passages came from."""
+    answer = chain.invoke(case.question)
+    vectors = embedder.encode([answer.answer, case.reference])
+    return CaseResult(
+        question=case.question,
+        answer=answer.answer,
+        reference=case.reference,
+        similarity=round(float(vectors[0] @ vectors[1]), 4),
+        source_hit=_source_hit(case, [c.source for c in answer.citations]),
+        page_hit=_page_hit(case, answer.citations),
+        not_covered=answer.not_covered,
+        latency_ms=answer.timings_ms["total"],
+        citations=[c.model_dump() for c in answer.citations],
+        model_id=answer.model_id,
+    )
+
+
+def judge_result(result: CaseResult, judge: "Judge") -> None:
+    """Fill in `result`'s judge score and RAG metrics."""
+    from pipeline.evaluation.rag_metrics import judge_answer
+
+    citations = [Citation(**c) for c in result.citations]
+    judged = judge_answer(judge, result.question, result.reference, result.answer, citations)
+    result.judge_score = judged.judge_score
+    result.judge_comment = judged.judge_comment
+    result.faithfulness = judged.faithfulness
+    result.answer_relevancy = judged.answer_relevancy
+    result.context_precision = judged.context_precision
+    result.context_recall = judged.context_recall
+    result.judge_failures = judged.failures
+
+
+def summarise(results: list[CaseResult], model_id: str, judge_model: str | None = None) -> EvalReport:
+    """The report of answered (and, when `judge_model` is given, judged) cases."""
     similarities = np.array([r.similarity for r in results])
     latencies = np.array([r.latency_ms for r in results])
+    judged = judge_model is not None
     return EvalReport(
         cases=len(results),
         hit_at_k=_share([r.source_hit for r in results]),
@@ -178,7 +245,31 @@ def _summarise(results: list[CaseResult], model_id: str) -> EvalReport:
         latency_p95_ms=round(float(np.percentile(latencies, 95)), 1),
         model_id=model_id,
         results=results,
+        similarity=spread(similarities.tolist()),
+        judge=judge_distribution(results, judge_model) if judged else None,
+        scores={name: spread(_values(results, name)) for name in SCORES} if judged else None,
     )
+
+
+def judge_distribution(results: list[CaseResult], judge_model: str) -> JudgeDistribution:
+    """The distribution of the judge's scores over `results` (those it judged)."""
+    from pipeline.records import JUDGE_SCORES
+
+    scores = _values(results, "judge_score")
+    return JudgeDistribution(
+        judge_model=judge_model,
+        judged=len(scores),
+        failed_verdicts=sum(r.judge_failures for r in results),
+        mean=round(float(np.mean(scores)), 4) if scores else None,
+        share_above_3=round(sum(s > 3 for s in scores) / len(scores), 4) if scores else None,
+        share_below_3=round(sum(s < 3 for s in scores) / len(scores), 4) if scores else None,
+        histogram={str(level): scores.count(level) for level in JUDGE_SCORES},
+    )
+
+
+def _values(results: list[CaseResult], name: str) -> list[float]:
+    """The values of one judged field over the results that have it."""
+    return [value for r in results if (value := getattr(r, name)) is not None]
 
 
 def _share(outcomes: list[bool | None]) -> float | None:
@@ -187,7 +278,8 @@ def _share(outcomes: list[bool | None]) -> float | None:
     return round(sum(scored) / len(scored), 4) if scored else None
 
 
-def write_report(report: "EvalReport | RetrievalReport", path: Path) -> None:
-    """Write a report (this module's `EvalReport` or `retrieval_eval.RetrievalReport`) as JSON."""
+def write_report(report: "EvalReport | RetrievalReport | CompareReport", path: Path) -> None:
+    """Write a report (this module's `EvalReport`, `retrieval_eval.RetrievalReport` or
+    `eval_compare.CompareReport`) as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(report), indent=2), encoding="utf-8")
