@@ -110,8 +110,10 @@ class RagChain:
         detector: Detector | None = None,
         hold_escalated: bool = False,
         tracer: "ChainTracer | None" = None,
+        prompt_version: str = PROMPT_VERSION,
     ) -> None:
         self.llm = llm
+        self.prompt_version = prompt_version
         self.retriever = retriever
         self.model_id = model_id
         self.min_relevance = min_relevance
@@ -182,7 +184,7 @@ class RagChain:
         relevant = bool(documents) and max(doc.metadata["similarity"] for doc in documents) >= self.min_relevance
         generated = AIMessageChunk(content="")
         held = bool(decision and decision.escalate and self.hold_escalated)
-        prompt = answer_messages(history, citations, question) if relevant and not held else None
+        prompt = answer_messages(history, citations, question, self.prompt_version) if relevant and not held else None
         if held:
             text = HELD
             yield text
@@ -210,6 +212,7 @@ class RagChain:
             generated=relevant and not held,
             not_covered=not relevant or text.startswith(NOT_COVERED.split(".")[0]),
             model_id=model_id,
+            prompt_version=self.prompt_version,
             timings_ms=clock.timings,
             tokens_in=usage.get("input_tokens", 0) + condense_usage.get("input_tokens", 0),
             tokens_out=usage.get("output_tokens", 0) + condense_usage.get("output_tokens", 0),

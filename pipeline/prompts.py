@@ -35,15 +35,31 @@ ANSWER_REQUEST = (
     "Passages:\n{context}\n\nQuestion: {question}"
 )
 
+# The answer requests by prompt version (`PLUMB_PROMPT_VERSION`, compared with `plumb eval compare
+# --b PROMPT_VERSION=...`). Every version before plumb-answer-v3 sent ANSWER_REQUEST, so a stored
+# turn of any other version is rebuilt with it. v3 asks for a short answer cited sentence by
+# sentence: the packaged model's answers run long and repeat themselves (bench/bench_answer_length.py).
+ANSWER_REQUESTS = {
+    "plumb-answer-v2": ANSWER_REQUEST,
+    "plumb-answer-v3": (
+        "Answer the question in at most three sentences, using only the numbered passages below. "
+        "After each sentence, cite the passages it comes from like [1]. "
+        "If the passages do not contain the answer, reply exactly: \"The documents don't cover this question.\"\n\n"
+        "Passages:\n{context}\n\nQuestion: {question}"
+    ),
+}
 
-def answer_messages(history: History, citations: Sequence[Citation], question: str) -> list[Message]:
-    """The answer prompt: each earlier (question, answer) pair as a user and an assistant message,
-    then one user message with the numbered passages and the question as typed."""
+
+def answer_messages(
+    history: History, citations: Sequence[Citation], question: str, version: str = PROMPT_VERSION
+) -> list[Message]:
+    """The answer prompt of `version`: each earlier (question, answer) pair as a user and an
+    assistant message, then one user message with the numbered passages and the question as typed."""
     messages: list[Message] = []
     for asked, answered in history:
         messages += [{"role": "user", "content": asked}, {"role": "assistant", "content": answered}]
-    context = format_context(citations)
-    messages.append({"role": "user", "content": ANSWER_REQUEST.format(context=context, question=question)})
+    request = ANSWER_REQUESTS.get(version, ANSWER_REQUEST)
+    messages.append({"role": "user", "content": request.format(context=format_context(citations), question=question)})
     return messages
 
 

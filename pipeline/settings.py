@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, description="Retries of a failed model request.")
     max_new_tokens: int = Field(384, gt=0, description="Longest answer, in tokens.")
     temperature: float = Field(0.1, ge=0, description="Sampling temperature.")
+    prompt_version: Literal["plumb-answer-v2", "plumb-answer-v3"] = Field(
+        "plumb-answer-v2",
+        description="The answer prompt (pipeline/prompts.py ANSWER_REQUESTS): 'plumb-answer-v2' or "
+        "'plumb-answer-v3' (at most three sentences, cited sentence by sentence); compare two with "
+        "`plumb eval compare --b PROMPT_VERSION=...`.",
+    )
     repetition_penalty: float = Field(
         1.0,
         ge=1.0,

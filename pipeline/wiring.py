@@ -39,6 +39,7 @@ def make_rag_chain(settings: Settings, index: ChunkIndex, embedder: Embedder) ->
         detector=make_detector(settings),
         hold_escalated=settings.escalation_hold,
         tracer=make_tracer(settings),
+        prompt_version=settings.prompt_version,
     )
 
 

@@ -94,6 +94,8 @@ def test_a_failed_pairwise_verdict_is_counted_not_guessed(sample_index, embedder
 def test_overrides_are_settings_named_with_or_without_the_prefix():
     settings, overrides = side_settings(Settings(), ["PLUMB_TOP_K=2", "llm_adapter=tuned-v3"])
     assert (settings.top_k, settings.llm_adapter, overrides) == (2, "tuned-v3", {"top_k": "2", "llm_adapter": "tuned-v3"})
+    settings, _ = side_settings(Settings(), ["PROMPT_VERSION=plumb-answer-v3"])
+    assert settings.prompt_version == "plumb-answer-v3"
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,7 @@ def test_overrides_are_settings_named_with_or_without_the_prefix():
         (["top_k"], "'top_k' is not KEY=VALUE with a setting as KEY"),
         (["colour=red"], "'colour=red' is not KEY=VALUE with a setting as KEY"),
         (["top_k=many"], "The overrides top_k=many are not valid settings"),
+        (["PROMPT_VERSION=plumb-answer-v9"], "The overrides PROMPT_VERSION=plumb-answer-v9 are not valid settings"),
     ],
 )
 def test_a_bad_override_is_refused_in_one_sentence(pairs, message):

@@ -74,11 +74,12 @@ def test_eval_and_compare_runs_are_logged_with_configuration_metrics_table_and_r
     text = written[0].read_text()
     assert "1 wins, 1 ties, 0 losses, 1 not judged" in text and "| q3 | 0.7 | 0.5 | n/a | 2 | failed |" in text
     assert all(path.read_bytes().startswith(PNG) for path in written[1:])
-    tuned = Settings(llm_adapter="tuned")
+    tuned = Settings(llm_adapter="tuned", prompt_version="plumb-answer-v3")
     run = client.get_run(log_compare(compared, (settings, tuned), eval_file, [out, *written]))
     assert (run.data.params["a.llm_adapter"], run.data.params["b.llm_adapter"], run.data.params["b.overrides"]) == (
         "(none)", "tuned", "llm_adapter=tuned"
     )
+    assert (run.data.params["a.prompt_version"], run.data.params["b.prompt_version"]) == (PROMPT_VERSION, "plumb-answer-v3")
     assert (run.data.metrics["wins"], run.data.metrics["judge_difference_mean"]) == (1.0, 1.25)
     assert "per_question.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 

@@ -17,7 +17,7 @@ from pipeline import prompts
 from pipeline.chain import RagChain
 from pipeline.export.job import ExportConfig, main
 from pipeline.feedback.dynamo import DynamoFeedbackStore
-from pipeline.records import Feedback, Turn
+from pipeline.records import Citation, Feedback, Turn
 
 HISTORY = [
     ("What does action code A mean?", "Approved [1]."),
@@ -70,9 +70,11 @@ def as_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": ROLES[message.type], "content": message.content} for message in messages]
 
 
-def answered_turn(llm, similarity: float = 0.8) -> Turn:
+def answered_turn(llm, similarity: float = 0.8, version: str = prompts.PROMPT_VERSION) -> Turn:
     """A follow-up as the chat page makes it: the chain's answer plus session and user."""
-    chain = RagChain(llm, FixedRetriever(similarity=similarity), model_id="fake-model", min_relevance=0.3)
+    chain = RagChain(
+        llm, FixedRetriever(similarity=similarity), model_id="fake-model", min_relevance=0.3, prompt_version=version
+    )
     stream = chain.stream("  and code D?  ", HISTORY)
     list(stream)
     return Turn(session_id="session-1", user="ann", **stream.answer.model_dump())
@@ -87,9 +89,21 @@ def store(dynamo_settings) -> DynamoFeedbackStore:
     return DynamoFeedbackStore(dynamo_settings)
 
 
-def test_exported_prompts_are_the_messages_the_model_was_sent(dynamo_settings, store, tmp_path):
+def test_the_prompt_version_setting_offers_every_answer_request_and_a_turn_of_another_version_gets_v2s():
+    from typing import get_args
+
+    from pipeline.settings import Settings
+
+    assert get_args(Settings.model_fields["prompt_version"].annotation) == tuple(prompts.ANSWER_REQUESTS)
+    citations = [Citation(source="a.pdf", page=2, passage="Slope 1:12.", score=0.9)]
+    assert prompts.answer_messages([], citations, "Max?", "plumb-answer-v1") == prompts.answer_messages([], citations, "Max?")
+
+
+@pytest.mark.parametrize("version", list(prompts.ANSWER_REQUESTS))
+def test_exported_prompts_are_the_messages_the_model_was_sent(dynamo_settings, store, tmp_path, version):
     llm = RecordingChatModel(messages=iter([CONDENSED, ANSWER]))
-    turn = answered_turn(llm)
+    turn = answered_turn(llm, version=version)
+    assert turn.prompt_version == version
     store.save_turn(turn)
     store.save_feedback(
         Feedback(session_id=turn.session_id, turn_id=turn.turn_id, user="ann", rating=2, correction="Code D: rejected.")
@@ -97,6 +111,7 @@ def test_exported_prompts_are_the_messages_the_model_was_sent(dynamo_settings, s
     condense_sent, answer_sent = map(as_dicts, llm.received)
     assert [m["role"] for m in answer_sent] == ["user", "assistant"] * 3 + ["user"], "the last three pairs"
     assert "[1] submittals.html – Submittals › 1.3 Action Codes\nCode D" in answer_sent[-1]["content"]
+    assert answer_sent[-1]["content"].startswith(prompts.ANSWER_REQUESTS[version].split("{context}")[0])
 
     result = main(ExportConfig(out=str(tmp_path / "out"), mode="all", validation_fraction=0.0), dynamo_settings)
     export = Path(result.location)

@@ -234,7 +234,7 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path):
 
 def test_the_judge_reads_the_question_and_passages_back_from_the_prompt():
     """A GRPO completion is judged on the very question and passages its prompt held."""
-    from pipeline.prompts import answer_messages
+    from pipeline.prompts import ANSWER_REQUESTS, answer_messages
     from pipeline.training.rewards import turn_for
 
     citations = [
@@ -243,10 +243,12 @@ def test_the_judge_reads_the_question_and_passages_back_from_the_prompt():
         Citation(source="spec.md", page=1, section="Part 3 - Execution › 3.2 Curing", passage="Keep moist.", score=0.4),
     ]
     history = [("What about stairs?", "Not covered.")]
-    turn = turn_for(answer_messages(history, citations, "What is the maximum slope?"), "1:12 [1].")
-    assert turn.question == "What is the maximum slope?" and turn.answer == "1:12 [1]." and turn.history == history
-    assert [c.label() for c in turn.citations] == [c.label() for c in citations]
-    assert [c.passage for c in turn.citations] == [c.passage for c in citations]
+    for version in ANSWER_REQUESTS:
+        turn = turn_for(answer_messages(history, citations, "What is the maximum slope?", version), "1:12 [1].")
+        assert turn.question == "What is the maximum slope?" and turn.answer == "1:12 [1]." and turn.history == history
+        assert [c.label() for c in turn.citations] == [c.label() for c in citations]
+        assert [c.passage for c in turn.citations] == [c.passage for c in citations]
+        assert turn.prompt_version == version
 
 
 def test_the_judge_reward_is_its_score_against_the_correction_and_none_when_it_fails():

@@ -86,7 +86,7 @@ def compare_command(
     b: Annotated[list[str], typer.Option("--b", help="A setting of side B (the candidate), KEY=VALUE; repeat for more.")] = [],  # noqa: B006
     out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("compare-report.json"),
 ) -> None:
-    """Run two configurations of the chain (models or adapters, index settings) on the same questions:
+    """Run two configurations of the chain (models or adapters, prompt versions, index settings) on the same questions:
     win/tie/loss of B against A by the pairwise judge in both orders, SAS and judge means of both,
     the sign test and bootstrap intervals of the differences, and a table per question."""
     from pipeline.evaluation.compare import Side, compare, side_settings

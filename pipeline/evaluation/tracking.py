@@ -12,7 +12,6 @@ from pipeline.evaluation.stats import Spread
 from pipeline.evaluation.evaluate import EvalReport
 from pipeline.export.writers import sha256_of
 from pipeline.judge.prompts import JUDGE_PROMPT_VERSION
-from pipeline.prompts import PROMPT_VERSION
 from pipeline.settings import Settings
 from pipeline.tracking import artifact_location
 
@@ -74,7 +73,7 @@ def _configuration(settings: Settings, model_id: str) -> dict[str, str]:
         "llm_backend": settings.llm_backend,
         "llm_model": settings.llm_model if settings.llm_backend == "openai" else model_id,
         "llm_adapter": settings.llm_adapter or "(none)",
-        "prompt_version": PROMPT_VERSION,
+        "prompt_version": settings.prompt_version,
         **{name: str(getattr(settings, name)) or "(default)" for name in INDEX_SETTINGS},
     }
 

@@ -145,7 +145,7 @@ def prompt(turn: Turn) -> list[Message]:
     """
     if turn.history is None:
         raise ValueError(f"turn {turn.turn_id} did not record its history: its prompt cannot be rebuilt")
-    return answer_messages(turn.history, turn.citations, turn.question)
+    return answer_messages(turn.history, turn.citations, turn.question, turn.prompt_version)
 
 
 def completion(text: str) -> list[Message]:

@@ -143,7 +143,7 @@ class LiveChain(RagChain):
         load: Callable[[LiveVersion], tuple[BaseChatModel, str]],
         **options: Any,
     ) -> None:
-        """`options` are RagChain's own (history window, escalation detector, tracer)."""
+        """`options` are RagChain's own (history window, escalation detector, tracer, prompt version)."""
         super().__init__(llm=llm, retriever=retriever, model_id=model_id, min_relevance=min_relevance, **options)
         self._watch = watch
         self._load = load

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from pipeline.prompts import ANSWER_REQUEST, Message
+from pipeline.prompts import ANSWER_REQUEST, ANSWER_REQUESTS, PROMPT_VERSION, Message
 from pipeline.records import Citation, Turn
 
 if TYPE_CHECKING:
@@ -113,13 +113,17 @@ def turn_for(prompt: list[Message], answer: str) -> Turn:
     """The turn a prompt was built from (question, passages, history), as the judge reads one.
 
     The export stores the prompt as sent, not its parts, so they are read back from the answer
-    prompt's own template (pipeline/prompts.py ANSWER_REQUEST) and each passage's label from
-    `Citation.label()`'s three forms.
+    prompt's own template (the version of pipeline/prompts.py ANSWER_REQUESTS whose opening the
+    message has) and each passage's label from `Citation.label()`'s three forms.
     """
     *earlier, last = prompt
-    head, rest = ANSWER_REQUEST.split("{context}")
-    between = rest.split("{question}")[0]
     content = last["content"]
+    version, template = next(
+        ((name, text) for name, text in ANSWER_REQUESTS.items() if content.startswith(text.split("{context}")[0])),
+        (PROMPT_VERSION, ANSWER_REQUEST),
+    )
+    head, rest = template.split("{context}")
+    between = rest.split("{question}")[0]
     context, _, question = content.removeprefix(head).rpartition(between)
     citations = [_citation(block) for block in re.split(r"\n\n(?=\[\d+\] )", context) if block.strip()]
     history = [(asked["content"], answered["content"]) for asked, answered in zip(earlier[::2], earlier[1::2], strict=True)]
@@ -133,7 +137,7 @@ def turn_for(prompt: list[Message], answer: str) -> Turn:
         history=history,
         generated=True,
         model_id="grpo-policy",
-        prompt_version="grpo",
+        prompt_version=version,
     )
 
 
