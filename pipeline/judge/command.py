@@ -2,8 +2,9 @@
 `plumb judge agreement` (the judges against people): the commands of a typer group that pipeline/cli.py registers. They raise PlumbError subclasses for the
 CLI to report."""
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -11,7 +12,11 @@ from rich.table import Table
 
 from pipeline.export.command import DATE_FORMATS
 
+if TYPE_CHECKING:
+    from pipeline.judge.batch import JudgeConfig
+
 console = Console(soft_wrap=True)
+Summary = TypeVar("Summary")
 
 
 Since = Annotated[datetime | None, typer.Option(help="Judge turns created from this time (UTC).", formats=DATE_FORMATS)]
@@ -36,24 +41,9 @@ def judge_command(
     """Score answered turns with the configured judge (PLUMB_JUDGE_*); turns it judged before are skipped."""
     if context.invoked_subcommand is not None:
         return
-    from pipeline.feedback.dynamo import DynamoFeedbackStore
-    from pipeline.feedback.resilient import make_store
     from pipeline.judge.batch import run_judge
-    from pipeline.judge.judge import make_judge
-    from pipeline.settings import get_settings
 
-    settings = get_settings()
-    config = _config(since, until, everything, model, user, concurrency or settings.judge_concurrency)
-    judge = make_judge(settings)
-    _warn_if_demo(judge)
-    store = make_store(settings)
-    try:
-        from tqdm import tqdm
-
-        with tqdm(unit=" turns", desc="judging") as bar:
-            summary = run_judge(config, judge, store, DynamoFeedbackStore(settings), bar.update)
-    finally:
-        store.close()
+    summary = _run(run_judge, _config(since, until, everything, model, user, concurrency), " turns", "judging")
     references = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.references.items())) or "none"
     console.print(
         f"Judged {summary.judged} turns with {summary.judge} (references: {references}); "
@@ -73,24 +63,9 @@ def pairs_command(
     concurrency: Concurrency = None,
 ) -> None:
     """Compare answers to the same prompt in pairs, both orders (a win only when both agree); pairs compared before are skipped."""
-    from pipeline.feedback.dynamo import DynamoFeedbackStore
-    from pipeline.feedback.resilient import make_store
-    from pipeline.judge.judge import make_judge
     from pipeline.judge.pairs import run_pairs
-    from pipeline.settings import get_settings
 
-    settings = get_settings()
-    config = _config(since, until, everything, model, user, concurrency or settings.judge_concurrency)
-    judge = make_judge(settings)
-    _warn_if_demo(judge)
-    store = make_store(settings)
-    try:
-        from tqdm import tqdm
-
-        with tqdm(unit=" pairs", desc="comparing") as bar:
-            summary = run_pairs(config, judge, store, DynamoFeedbackStore(settings), bar.update)
-    finally:
-        store.close()
+    summary = _run(run_pairs, _config(since, until, everything, model, user, concurrency), " pairs", "comparing")
     console.print(
         f"Compared {summary.compared} pairs of answers to {summary.prompts} prompts with {summary.judge}; "
         f"{summary.already_compared} compared before, {summary.failed} failed; "
@@ -146,6 +121,27 @@ def _score_table(title: str, rows: str, results) -> None:
             console.print(f"  {rating}: " + " ".join(f"{n:>4}" for n in row))
 
 
+def _run(job: Callable[..., Summary], config: "JudgeConfig", unit: str, desc: str) -> Summary:
+    """`job` (run_judge or run_pairs) with the configured judge, the resilient store for what it
+    writes and DynamoDB for what it reads, a progress bar counting `unit`; its summary."""
+    from tqdm import tqdm
+
+    from pipeline.feedback.dynamo import DynamoFeedbackStore
+    from pipeline.feedback.resilient import make_store
+    from pipeline.judge.judge import make_judge
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    judge = make_judge(settings)
+    _warn_if_demo(judge)
+    store = make_store(settings)
+    try:
+        with tqdm(unit=unit, desc=desc) as bar:
+            return job(config, judge, store, DynamoFeedbackStore(settings), bar.update)
+    finally:
+        store.close()
+
+
 def _warn_if_demo(judge) -> None:
     from pipeline.judge.judge import DEMO_JUDGE
 
@@ -157,9 +153,11 @@ def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def _config(since, until, everything, model, user, concurrency: int):
-    """The window and filters `plumb judge` and `plumb judge pairs` share, checked by JudgeConfig."""
+def _config(since, until, everything, model, user, concurrency: int | None) -> "JudgeConfig":
+    """The window and filters `plumb judge` and `plumb judge pairs` share, checked by JudgeConfig;
+    no `concurrency` is PLUMB_JUDGE_CONCURRENCY."""
     from pipeline.judge.batch import JudgeConfig
+    from pipeline.settings import get_settings
 
     return JudgeConfig(
         since=since,
@@ -167,5 +165,5 @@ def _config(since, until, everything, model, user, concurrency: int):
         everything=everything,
         model_ids=tuple(model or ()),
         users=tuple(user or ()),
-        concurrency=concurrency,
+        concurrency=concurrency or get_settings().judge_concurrency,
     )
