@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.language_models import FakeListChatModel
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 from pipeline.documents import find_files
 from pipeline.embeddings import Embedder, default_model_path
 from pipeline.index.base import Chunk
@@ -44,7 +44,7 @@ def main(synthetic: int, questions: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index = build_index(Path(tmp), embedder, synthetic)
         llm = FakeListChatModel(responses=["The basic design wind speed is 120 mph [1]."])
-        chain = build_chain(llm, IndexRetriever(index=index, embedder=embedder, k=5), "fixed-reply", 0.3)
+        chain = RagChain(llm, IndexRetriever(index=index, embedder=embedder, k=5), "fixed-reply", 0.3)
         asked = [q for q, *_ in EVAL_QUESTIONS]
         times = []
         for number in range(questions):

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.chain import build_chain  # noqa: E402
+from pipeline.chain import RagChain  # noqa: E402
 from pipeline.documents import find_files  # noqa: E402
 from pipeline.embeddings import Embedder, default_model_path  # noqa: E402
 from pipeline.export.job import ExportConfig, main as export_main  # noqa: E402
@@ -56,7 +56,7 @@ def answer_all(folder: Path, max_new_tokens: int) -> list[tuple[Turn, str]]:
         prepare_local_model(folder / "models"), model_name=LOCAL_MODEL_NAME, max_new_tokens=max_new_tokens,
         temperature=0.0,
     )
-    chain = build_chain(llm, IndexRetriever(index=index, embedder=embedder, k=5), LOCAL_MODEL_NAME, 0.3)
+    chain = RagChain(llm, IndexRetriever(index=index, embedder=embedder, k=5), LOCAL_MODEL_NAME, 0.3)
     answered = []
     for start in range(0, len(EVAL_QUESTIONS), 2):
         session, history = f"sample-{start // 2}", []

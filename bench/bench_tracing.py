@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 from langchain_core.language_models import FakeListChatModel
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 from pipeline.documents import find_files
 from pipeline.embeddings import Embedder, default_model_path
 from pipeline.index.embedded import EmbeddedIndex
@@ -51,7 +51,7 @@ def main(turns: int) -> None:
         retriever = IndexRetriever(index=index, embedder=embedder, k=5)
         llm = FakeListChatModel(responses=["The basic design wind speed is 120 mph [1]."])
         tracer = TimedTracer(f"sqlite:///{folder / 'mlflow.db'}", (folder / "mlflow-artifacts").as_uri(), sample_rate=1.0)
-        chains = {"off": build_chain(llm, retriever, "fixed-reply", 0.3), "on": build_chain(llm, retriever, "fixed-reply", 0.3, tracer)}
+        chains = {"off": RagChain(llm, retriever, "fixed-reply", 0.3), "on": RagChain(llm, retriever, "fixed-reply", 0.3, tracer=tracer)}
         asked = [q for q, *_ in EVAL_QUESTIONS]
         times: dict[str, list[float]] = {"off": [], "on": []}
         for number in range(turns + 5):

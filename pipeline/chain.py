@@ -106,6 +106,7 @@ class RagChain:
         retriever: BaseRetriever,
         model_id: str,
         min_relevance: float,
+        *,
         history_turns: int = 3,
         detector: Detector | None = None,
         hold_escalated: bool = False,
@@ -251,24 +252,3 @@ def _citation(doc) -> Citation:
         chunk_id=meta["chunk_id"],
     )
 
-
-def build_chain(
-    llm: BaseChatModel,
-    retriever: BaseRetriever,
-    model_id: str,
-    min_relevance: float,
-    history_turns: int = 3,
-    detector: Detector | None = None,
-    hold_escalated: bool = False,
-    tracer: "ChainTracer | None" = None,
-) -> RagChain:
-    return RagChain(
-        llm=llm,
-        retriever=retriever,
-        model_id=model_id,
-        min_relevance=min_relevance,
-        history_turns=history_turns,
-        detector=detector,
-        hold_escalated=hold_escalated,
-        tracer=tracer,
-    )

@@ -4,7 +4,7 @@ import torch
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 from pipeline.llm.local_chat import LOOP_TOKENS, _looping
 from tests.test_history_window import OnePassage
 
@@ -27,5 +27,5 @@ def test_quoting_the_prompt_is_no_loop():
 
 def test_what_follows_a_stop_sequence_is_cut_from_the_answer():
     model = GenericFakeChatModel(messages=iter([AIMessage("Wind is 120 mph [1].\nQuestion: And snow?\nSnow is 25 psf.")]))
-    assert build_chain(model, OnePassage(), "fake", 0.3).invoke("Wind?").answer == "Wind is 120 mph [1]."
+    assert RagChain(model, OnePassage(), "fake", 0.3).invoke("Wind?").answer == "Wind is 120 mph [1]."
 

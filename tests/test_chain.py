@@ -5,7 +5,7 @@ import threading
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 from pipeline.prompts import NOT_COVERED, PROMPT_VERSION
 from pipeline.retriever import IndexRetriever
 
@@ -33,7 +33,7 @@ def recorder() -> PromptRecorder:
 def chain(sample_index, embedder, local_llm, recorder):
     llm = local_llm.with_config(callbacks=[recorder])
     retriever = IndexRetriever(index=sample_index, embedder=embedder, k=4)
-    return build_chain(llm, retriever, model_id="test-model", min_relevance=0.3)
+    return RagChain(llm, retriever, model_id="test-model", min_relevance=0.3)
 
 
 def test_answer_cites_the_page_that_holds_it(chain, recorder):

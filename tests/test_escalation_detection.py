@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chain import HELD, build_chain
+from pipeline.chain import HELD, RagChain
 from pipeline.escalation.detection import Detector
 from pipeline.retriever import IndexRetriever
 
@@ -72,7 +72,7 @@ def test_labelled_set_precision_and_recall():
 @pytest.mark.slow
 def test_chain_stores_the_decision_and_holds_when_asked(sample_index, embedder, local_llm):
     retriever = IndexRetriever(index=sample_index, embedder=embedder, k=4)
-    chain = build_chain(local_llm, retriever, "test-model", 0.3, detector=Detector(-0.5), hold_escalated=True)
+    chain = RagChain(local_llm, retriever, "test-model", 0.3, detector=Detector(-0.5), hold_escalated=True)
     calm = chain.invoke("What is the basic design wind speed?")
     assert (calm.escalation, calm.generated) == ("", True)
     assert "detect" in calm.timings_ms
@@ -87,7 +87,7 @@ def test_the_expert_is_called_in_before_the_answer_is_generated(sample_index, em
     """The hook runs after retrieval and before the first piece of the answer, with the turn id the
     answer then has and the passages; a calm question never calls it."""
     retriever = IndexRetriever(index=sample_index, embedder=embedder, k=4)
-    chain = build_chain(local_llm, retriever, "test-model", 0.3, detector=Detector(-0.5))
+    chain = RagChain(local_llm, retriever, "test-model", 0.3, detector=Detector(-0.5))
     events: list = []
     hook = lambda turn_id, reason, citations: events.append((turn_id, reason, len(citations)))  # noqa: E731
     stream = chain.stream("This bot is garbage, I hate it. What is the basic design wind speed?", on_escalate=hook)

@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 from pipeline.cli import app
 from pipeline.errors import PlumbError
 from pipeline.evaluation.compare import Side, compare, side_settings
@@ -43,7 +43,7 @@ def always_first(prompt: str, verdict: str) -> str:
 
 def fake_chain(sample_index, embedder, *replies: str):
     llm = GenericFakeChatModel(messages=itertools.cycle([AIMessage(content=reply) for reply in replies]))
-    return build_chain(llm, IndexRetriever(index=sample_index, embedder=embedder, k=2), model_id="fake", min_relevance=0.3)
+    return RagChain(llm, IndexRetriever(index=sample_index, embedder=embedder, k=2), model_id="fake", min_relevance=0.3)
 
 
 CASES = [

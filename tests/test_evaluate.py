@@ -11,7 +11,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 from pipeline.cli import app
 from pipeline.errors import PlumbError
 from pipeline.evaluation.evaluate import EvalCase, load_cases, run_eval
@@ -202,7 +202,7 @@ def test_cases_carry_an_optional_section(tmp_path: Path):
 def test_full_eval_reports_page_hits_as_well_as_document_hits(sample_index, embedder):
     llm = GenericFakeChatModel(messages=itertools.repeat(AIMessage(content="The basic design wind speed is 120 mph.")))
     retriever = IndexRetriever(index=sample_index, embedder=embedder, k=1)
-    chain = build_chain(llm, retriever, model_id="fake", min_relevance=0.3)
+    chain = RagChain(llm, retriever, model_id="fake", min_relevance=0.3)
     question = "What is the basic design wind speed?"
     curing = "How long must liquid-containing structures be wet cured?"
     cases = [

@@ -6,7 +6,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 
 HISTORY = [(f"Question {n}?", f"Answer {n}.") for n in range(1, 6)]
 
@@ -20,7 +20,7 @@ class OnePassage(BaseRetriever):
 @pytest.mark.parametrize(("turns", "seen"), [(0, []), (1, HISTORY[-1:]), (3, HISTORY[-3:]), (9, HISTORY)])
 def test_the_chain_sees_the_last_n_pairs(turns, seen):
     model = GenericFakeChatModel(messages=iter([AIMessage("What is the wind speed?"), AIMessage("120 mph [1].")]))
-    chain = build_chain(model, OnePassage(), "fake", 0.3, history_turns=turns)
+    chain = RagChain(model, OnePassage(), "fake", 0.3, history_turns=turns)
     assert chain.invoke("And the wind?", HISTORY).history == seen
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from pipeline.chain import build_chain
+from pipeline.chain import RagChain
 from pipeline.records import Turn
 from pipeline.retriever import IndexRetriever
 from pipeline.settings import Settings, get_settings
@@ -29,7 +29,7 @@ def test_a_traced_turn_gives_one_trace_with_its_steps_tagged_with_the_turn_id(sa
     settings = get_settings()
     tracer = ChainTracer(settings.mlflow_uri, artifact_location(settings), sample_rate=1.0)
     retriever = IndexRetriever(index=sample_index, embedder=embedder, k=2)
-    chain = build_chain(fake_llm(), retriever, model_id="fake", min_relevance=0.3, tracer=tracer)
+    chain = RagChain(fake_llm(), retriever, model_id="fake", min_relevance=0.3, tracer=tracer)
     history = [("What is the design wind speed?", "120 mph.")]
     answer = chain.invoke("And for the roof?", history)
     turn = Turn(session_id="s", user="ann", **answer.model_dump())
@@ -60,7 +60,7 @@ def test_a_traced_turn_gives_one_trace_with_its_steps_tagged_with_the_turn_id(sa
 def test_with_tracing_off_no_trace_store_is_touched(sample_index, embedder):
     settings = get_settings()
     assert settings.trace_sample_rate == 0 and make_tracer(settings) is None
-    chain = build_chain(fake_llm(), IndexRetriever(index=sample_index, embedder=embedder, k=2), "fake", 0.3, make_tracer(settings))
+    chain = RagChain(fake_llm(), IndexRetriever(index=sample_index, embedder=embedder, k=2), "fake", 0.3, tracer=make_tracer(settings))
     chain.invoke("What is the basic design wind speed?")
     assert not (settings.data_dir / "mlflow.db").exists() and not (settings.data_dir / "mlruns").exists()
 
