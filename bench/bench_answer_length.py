@@ -10,7 +10,8 @@ Without --corpus it asks the sample evaluation questions over the sample documen
 each is named by its path there, as bench_retrieval_eval.py does, and asks the first questions of
 the eval file (bench/eval/README.md says where those corpora come from).
 
-Settings come from the environment as for the app (PLUMB_MAX_NEW_TOKENS, PLUMB_REPETITION_PENALTY).
+Settings come from the environment as for the app (PLUMB_MAX_NEW_TOKENS, PLUMB_REPETITION_PENALTY,
+PLUMB_PROMPT_VERSION).
 Repetition is the share of an answer's word 6-grams that occur in it more than once (0 for an answer
 that never repeats itself); "looping" counts answers where that share is over 0.2. Each answer's line
 also gives the 1-minute load average, since latency means little on a busy machine.
@@ -84,7 +85,7 @@ def answer_all(settings: Settings, paths: list[Path], questions: list[str]) -> l
 
 def summary(settings: Settings, rows: list[tuple[int, float, float, int]]) -> str:
     lengths, repeats, seconds, tokens = zip(*rows)
-    return (f"max_new_tokens={settings.max_new_tokens} repetition_penalty={settings.repetition_penalty}: "
+    return (f"{settings.prompt_version} max_new_tokens={settings.max_new_tokens} repetition_penalty={settings.repetition_penalty}: "
             f"{len(rows)} answers, chars mean {statistics.mean(lengths):.0f} max {max(lengths)}, "
             f"past {LONG} {sum(length > LONG for length in lengths)}, "
             f"repetition mean {statistics.mean(repeats):.2f}, looping {sum(r > 0.2 for r in repeats)}, "
@@ -92,7 +93,8 @@ def summary(settings: Settings, rows: list[tuple[int, float, float, int]]) -> st
 
 
 def main(count: int, corpus: Corpus | None) -> None:
-    settings = get_settings()
+    # The base model is what is measured: pinned, so no live trained version is looked up.
+    settings = get_settings().model_copy(update={"model_version": "base"})
     with tempfile.TemporaryDirectory() as tmp:
         rows = answer_all(settings, documents(corpus, Path(tmp)), questions_of(corpus, count))
     print(summary(settings, rows))
