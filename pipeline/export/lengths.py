@@ -124,7 +124,9 @@ class TokenCounter:
         return self._layouts[layout]
 
     def _count(self, text: str) -> int:
-        return len(self._backend.encode(text, add_special_tokens=False).ids)
+        # The batch call of one text, which skips the character offsets `encode` computes: a fifth
+        # less CPU per text, the same ids.
+        return len(self._backend.encode_batch_fast([text], add_special_tokens=False)[0])
 
 
 def _lines(text: str) -> list[str]:
