@@ -177,6 +177,13 @@ class Feedback(BaseModel):
 # What a judge scored an answer against: the asker's own corrected answer, an answer a subject-matter
 # expert approved for the same question, or nothing (faithfulness to the passages and relevance).
 ReferenceKind = Literal["correction", "sme", "none"]
+REFERENCE_KINDS: tuple[ReferenceKind, ...] = ("none", "sme", "correction")  # weakest first
+
+
+def weaker_references(kind: ReferenceKind) -> tuple[ReferenceKind, ...]:
+    """The kinds a judgement against `kind` replaces: those before it in REFERENCE_KINDS."""
+    return REFERENCE_KINDS[: REFERENCE_KINDS.index(kind)]
+
 JUDGE_SCORES = tuple(n / 2 for n in range(2, 11))  # 1, 1.5, ... 5
 
 
@@ -193,7 +200,8 @@ JudgeScore = Annotated[float, Field(json_schema_extra={"enum": list(JUDGE_SCORES
 class Judgement(BaseModel):
     """An AI judge's verdict on one answered turn: a score from 1 to 5 in steps of 0.5 and a comment
     that explains it. One per (turn, judge model, judge prompt version): judging again with the same
-    judge and prompt changes nothing."""
+    judge and prompt changes nothing, unless against a stronger reference (`weaker_references`),
+    which replaces it."""
 
     session_id: str
     turn_id: str

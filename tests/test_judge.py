@@ -160,6 +160,34 @@ def test_saving_a_judgement_again_keeps_the_first(dynamo):
     assert again == first and [j.comment for j in dynamo.judgements()] == ["first"]
 
 
+def test_a_judgement_against_a_stronger_reference_replaces_a_weaker_one_and_never_the_reverse(dynamo):
+    turn, _ = make_pair(SEEDS[0])
+    made = dict(session_id=turn.session_id, turn_id=turn.turn_id, user="alice", judge_model="j", prompt_version="v1")
+    dynamo.save_judgement(Judgement(**made, score=4, comment="free", reference_kind="none"))
+    dynamo.save_judgement(Judgement(**made, score=3, comment="sme", reference_kind="sme"))
+    dynamo.save_judgement(Judgement(**made, score=2, comment="corrected", reference_kind="correction"))
+    for kind in ("none", "sme", "correction"):  # a replay, or a weaker one late, changes nothing
+        kept = dynamo.save_judgement(Judgement(**made, score=5, comment="late", reference_kind=kind)).record
+        assert (kept.comment, kept.score) == ("corrected", 2)
+    assert [(j.comment, j.reference_kind) for j in dynamo.judgements()] == [("corrected", "correction")]
+
+
+def test_a_turn_judged_without_a_reference_is_judged_again_once_its_user_corrects_it(dynamo, resilient):
+    [(turn, feedback)] = store_seeds(dynamo, [SEEDS[0]])
+    judge = judge_with(VERDICT)
+    first = run_judge(JudgeConfig(everything=True), judge, resilient, dynamo)
+    assert (first.judged, first.rejudged, first.references) == (1, 0, {"none": 1})
+    assert run_judge(JudgeConfig(everything=True), judge, resilient, dynamo).already_judged == 1
+
+    dynamo.save_feedback(feedback.model_copy(update={"rating": 2, "correction": CORRECTION, "submission_id": "later"}))
+    again = run_judge(JudgeConfig(everything=True), judge, resilient, dynamo)
+    assert (again.judged, again.rejudged, again.already_judged, again.references) == (1, 1, 0, {"correction": 1})
+    [stored] = dynamo.judgements()
+    assert stored.reference_kind == "correction" and CORRECTION in str(judge.llm.sent[-1][0])
+    last = run_judge(JudgeConfig(everything=True), judge, resilient, dynamo)
+    assert (last.judged, last.already_judged) == (0, 1) and judge.llm.calls == 2
+
+
 def test_an_endpoint_lost_mid_run_keeps_what_was_judged_and_the_next_run_resumes(dynamo, resilient):
     pairs = seeded_turns(dynamo)
     with pytest.raises(ModelUnavailable):

@@ -92,5 +92,8 @@ def test_progress_counts_every_turn_as_it_is_judged(dynamo, resilient):
     run_judge(JudgeConfig(everything=True, concurrency=2), scripted_judge(lambda t, n: VERDICT), resilient, dynamo, steps.append)
     assert steps == [1] * len(pairs)
     again: list[int] = []
-    run_judge(JudgeConfig(everything=True), scripted_judge(lambda t, n: VERDICT), resilient, dynamo, again.append)
-    assert again == [len(pairs)]  # all skipped: judged before
+    summary = run_judge(JudgeConfig(everything=True), scripted_judge(lambda t, n: VERDICT), resilient, dynamo, again.append)
+    # All skipped, judged before: those judged against a correction at once, the others once their
+    # reference is read again and found no stronger.
+    corrected = sum(1 for _, feedback in pairs if feedback.correction)
+    assert again == [corrected] + [1] * (len(pairs) - corrected) and summary.already_judged == len(pairs)

@@ -45,7 +45,7 @@ from pipeline.feedback.tables import (
     build_tables,
     feedback_key,
 )
-from pipeline.records import Citation, Feedback, Judgement, PairJudgement, Review, Turn
+from pipeline.records import Citation, Feedback, Judgement, PairJudgement, ReferenceKind, Review, Turn, weaker_references
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -440,22 +440,28 @@ class DynamoFeedbackStore:
 
     def save_judgement(self, judgement: Judgement) -> Saved[Judgement]:
         """Store a judge's verdict unless this judge (model and prompt version) already judged the
-        turn; then the stored one is returned and nothing is written."""
+        turn against as strong a reference; then the stored one is returned and nothing is written.
+        The condition makes a replay, or two runs at once, write one judgement."""
         judgement = Judgement.model_validate(judgement.model_dump())
         table = self._tables.judgements
+        condition = table.judge.does_not_exist()
+        if weaker := weaker_references(judgement.reference_kind):
+            condition |= table.reference_kind.is_in(*weaker)
         with self._errors():
             try:
-                judgement_item(table, judgement, datetime.now(UTC)).save(condition=table.judge.does_not_exist())
+                judgement_item(table, judgement, datetime.now(UTC)).save(condition=condition)
             except PynamoDBException as exc:
                 if not is_condition_failure(exc):
                     raise
                 return Saved(item_judgement(table.get(judgement.turn_id, judgement.judge, consistent_read=True)))
         return Saved(judgement)
 
-    def judged(self, turn_ids: list[str], judge: str) -> set[str]:
-        """Which of `turn_ids` this judge (`records.judge_key`) has judged: batch reads of 100 keys."""
+    def judged(self, turn_ids: list[str], judge: str) -> dict[str, ReferenceKind]:
+        """Which of `turn_ids` this judge (`records.judge_key`) has judged, with the kind of
+        reference each was judged against: batch reads of 100 keys."""
         with self._errors():
-            return {item.turn_id for item in self._tables.judgements.batch_get([(t, judge) for t in turn_ids])}
+            items = self._tables.judgements.batch_get([(t, judge) for t in turn_ids])
+            return {item.turn_id: item.reference_kind for item in items}
 
     def judgements(self) -> Iterator[Judgement]:
         """Every stored judgement, one page at a time (a scan: for agreement figures and reviews)."""

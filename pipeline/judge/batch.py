@@ -1,7 +1,9 @@
 """The `plumb judge` job: score every answered turn of a time window with the configured judge.
 
 Resumable: a turn this judge (model and prompt version) already judged is skipped, so a run that
-was stopped or lost its endpoint half way is simply run again. Each judgement is written as soon as
+was stopped or lost its endpoint half way is simply run again. Skipped unless its reference has
+grown stronger since (records.REFERENCE_KINDS): a turn judged with no reference, online when it was answered,
+is judged again against the correction its user gave later, and the new judgement replaces the old. Each judgement is written as soon as
 it is made, through the store's never-lost path (DynamoDB, or the local outbox while DynamoDB cannot
 be reached). Requests run `concurrency` at a time: vLLM batches parallel requests, so the judge's
 throughput grows with them; the in-process demo judge answers one at a time whatever the setting.
@@ -18,7 +20,7 @@ from pipeline.errors import ConfigError
 from pipeline.judge.judge import Judge, JudgeFailed
 from pipeline.judge.prompts import JUDGE_PROMPT_VERSION
 from pipeline.judge.references import Approved, approved_answers, reference_for
-from pipeline.records import Judgement, Turn, judge_key
+from pipeline.records import REFERENCE_KINDS, Judgement, ReferenceKind, Turn, judge_key, weaker_references
 
 BATCH = 100  # turns per read of "already judged?" (DynamoDB's BatchGetItem takes 100 keys)
 
@@ -58,6 +60,7 @@ class JudgeSummary:
     judge: str
     judged: int = 0
     already_judged: int = 0
+    rejudged: int = 0  # of `judged`: judged before against a weaker reference
     not_generated: int = 0
     failed: int = 0
     queued: int = 0
@@ -79,19 +82,24 @@ def run_judge(
     turns = dynamo.turns_between(cfg.since, cfg.until or datetime.now(UTC))
     with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
         for batch in _batches((t for t in turns if cfg.accepts(t)), BATCH):
-            todo = _to_judge(batch, dynamo.judged([t.turn_id for t in batch], key), summary)
+            judged = dynamo.judged([t.turn_id for t in batch], key)
+            todo = _to_judge(batch, judged, summary)
             if len(todo) < len(batch):
                 progress(len(batch) - len(todo))
-            for outcome in pool.map(lambda turn: _judge_one(turn, judge, dynamo, approved), todo):
-                _count(outcome, store, summary)
+            befores = [judged.get(turn.turn_id) for turn in todo]
+            outcomes = pool.map(lambda turn, before: _judge_one(turn, before, judge, dynamo, approved), todo, befores)
+            for turn, outcome in zip(todo, outcomes, strict=True):
+                _count(outcome, turn.turn_id in judged, store, summary)
                 progress(1)
     return summary
 
 
-def _to_judge(batch: list[Turn], judged: set[str], summary: JudgeSummary) -> list[Turn]:
+def _to_judge(batch: list[Turn], judged: dict[str, ReferenceKind], summary: JudgeSummary) -> list[Turn]:
+    """The turns that may need a judgement: not judged yet, or judged against less than a correction
+    (whether a stronger reference exists now is read with the reference, in the worker)."""
     todo = []
     for turn in batch:
-        if turn.turn_id in judged:
+        if judged.get(turn.turn_id) == REFERENCE_KINDS[-1]:  # nothing stronger can come
             summary.already_judged += 1
         elif not turn.generated or not turn.answer.strip():
             summary.not_generated += 1  # the canned "not covered" text, or nothing: no model wrote it
@@ -100,14 +108,24 @@ def _to_judge(batch: list[Turn], judged: set[str], summary: JudgeSummary) -> lis
     return todo
 
 
-def _judge_one(turn: Turn, judge: Judge, dynamo, approved: dict[str, list[Approved]]) -> Judgement | JudgeFailed:
+def _judge_one(
+    turn: Turn, before: ReferenceKind | None, judge: Judge, dynamo, approved: dict[str, list[Approved]]
+) -> Judgement | JudgeFailed | None:
+    """The turn's judgement, or None when it was judged `before` against as strong a reference as
+    there is now."""
+    reference = reference_for(turn, dynamo, approved)
+    if before is not None and before not in weaker_references(reference.kind):
+        return None
     try:
-        return judge.score(turn, reference_for(turn, dynamo, approved))
+        return judge.score(turn, reference)
     except JudgeFailed as failure:
         return failure
 
 
-def _count(outcome: Judgement | JudgeFailed, store, summary: JudgeSummary) -> None:
+def _count(outcome: Judgement | JudgeFailed | None, judged_before: bool, store, summary: JudgeSummary) -> None:
+    if outcome is None:
+        summary.already_judged += 1
+        return
     if isinstance(outcome, JudgeFailed):
         summary.failed += 1
         if len(summary.failures) < 5:
@@ -115,6 +133,7 @@ def _count(outcome: Judgement | JudgeFailed, store, summary: JudgeSummary) -> No
         return
     saved = store.save_judgement(outcome)
     summary.judged += 1
+    summary.rejudged += judged_before
     summary.queued += saved.queued
     summary.references[outcome.reference_kind] += 1
 

@@ -46,7 +46,8 @@ def judge_command(
     summary = _run(run_judge, _config(since, until, everything, model, user, concurrency), " turns", "judging")
     references = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.references.items())) or "none"
     console.print(
-        f"Judged {summary.judged} turns with {summary.judge} (references: {references}); "
+        f"Judged {summary.judged} turns with {summary.judge} (references: {references}; "
+        f"{summary.rejudged} of them again, against a reference stronger than before); "
         f"{summary.already_judged} judged before, {summary.not_generated} with no model answer, "
         f"{summary.failed} failed; {summary.queued} kept in the outbox until DynamoDB is back."
     )
