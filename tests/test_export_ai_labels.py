@@ -121,6 +121,20 @@ def test_a_later_review_comes_in_the_next_incremental_export_and_supersedes(dyna
     ]
 
 
+def test_a_turn_judged_again_against_a_correction_supersedes_its_earlier_label(dynamo_settings, labelled, tmp_path):
+    dynamo, turns = labelled
+    dave = turns[3]
+    out = tmp_path / "out"
+    run(dynamo_settings, out, label_sources=("ai", "sme"))
+    dynamo.save_judgement(Judgement(session_id=dave.session_id, turn_id=dave.turn_id, user=dave.user,
+                                    judge_model="judge-model", prompt_version="plumb-judge-v1", score=2.0,
+                                    comment="Against the correction.", reference_kind="correction"))
+    second, manifest = run(dynamo_settings, out, label_sources=("ai", "sme"))
+    [row] = rows(second, "ratings")
+    assert (row["turn_id"], row["label_source"], row["score"], row["feedback_version"]) == (dave.turn_id, "ai", 2.0, 3)
+    assert manifest["supersedes"] == [{"turn_id": dave.turn_id, "user": JUDGE, "feedback_version": 3, "in_export": True}]
+
+
 @pytest.mark.parametrize(
     ("options", "problem"),
     [

@@ -5,9 +5,11 @@ A judged turn becomes rows as a rated turn does, under a verdict written by the 
 judge (`<judge model>#<judge prompt version>`), the rating is its score as a level (half up: 3.5
 counts as 4, so KTO takes 3.5 and up as desirable and 2 and below as undesirable), the note is its
 comment, and the `ratings` row keeps the exact half-point score. `label_source` is `ai`, or `sme` where
-an expert's latest review overrode the score (the row then has the expert's score); every review
-makes a new `feedback_version` (1 + the review's version), so a label an expert changed supersedes the
-rows of the AI's, as a user's new verdict does. A pairwise verdict that is not a tie prefers one answer
+an expert's latest review overrode the score (the row then has the expert's score). Every change
+makes a higher `feedback_version`, so the new label supersedes the rows of the old, as a user's new
+verdict does: the version is 1 + the review's version + the rank of the judgement's reference in
+`records.REFERENCE_KINDS` (0 for none), and both only grow (a turn is judged again only against a
+stronger reference, pipeline/judge/batch.py). A pairwise verdict that is not a tie prefers one answer
 over the other; both must answer the very same prompt (rebuilt as the export rebuilds every prompt),
 else the pair is counted and left out.
 
@@ -24,7 +26,7 @@ from typing import Literal
 from pipeline.export.formats import Rated
 from pipeline.feedback.dynamo import DynamoFeedbackStore
 from pipeline.judge.agreement import judge_agreement, judge_pair_agreement, level
-from pipeline.records import Feedback, Judgement, Review, Turn
+from pipeline.records import REFERENCE_KINDS, Feedback, Judgement, Review, Turn
 from pipeline.settings import Settings
 
 
@@ -66,7 +68,7 @@ def label(turn: Turn, judgement: Judgement, review: Review | None) -> Label:
     overridden = review is not None and review.action == "override"
     score = review.score if overridden else judgement.score
     comment = review.reason if overridden else judgement.comment
-    version = 1 + (review.version if review else 0)
+    version = 1 + (review.version if review else 0) + REFERENCE_KINDS.index(judgement.reference_kind)
     return Label(as_rated(turn, judgement.judge, score, comment, version), score, "sme" if overridden else "ai",
                  judgement.judge)
 
