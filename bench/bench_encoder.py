@@ -28,7 +28,7 @@ from pipeline.embeddings import Embedder, default_model_path
 from pipeline.evaluation.evaluate import load_cases
 from pipeline.index.embedded import EmbeddedIndex
 from pipeline.ingest import ingest_files, make_splitter, split_pages
-from pipeline.documents import read_document
+from pipeline.documents import SourceFile, read_document
 from pipeline.evaluation.retrieval import run_retrieval_eval
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +82,9 @@ def speed(loaded: dict[str, Embedder], texts: list[str], rounds: int) -> None:
 
 def quality(loaded: dict[str, Embedder], name: str, work: Path) -> None:
     cases = load_cases(EVAL_DIR / f"{name}.jsonl")
-    files = [path.relative_to(ROOTS[name]) for path in listed_files(name)]
+    # Named by their path below the corpus root, as the questions name them.
+    files = [SourceFile(path, path.relative_to(ROOTS[name]).as_posix()) for path in listed_files(name)]
     print(f"\n{name}: hit@3 (page hit@3) by backend", flush=True)
-    os.chdir(ROOTS[name])  # documents are named relative to the corpus root, as the questions name them
     for backend, embedder in loaded.items():
         index = EmbeddedIndex(work / f"{name}-{backend}", embedder.dimension)
         splitter = make_splitter(embedder, CHUNK_TOKENS, OVERLAP_TOKENS)

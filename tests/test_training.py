@@ -297,4 +297,6 @@ def test_the_human_reward_pays_for_answers_like_well_rated_ones(export_dir):
     well_rated = row["rated_answers"][row["rated_scores"].index(5)]
     good, bad = ([{"role": "assistant", "content": text}] for text in (well_rated, BAD))
     rewards = score(completions=[good, bad], rated_answers=[row["rated_answers"]] * 2, rated_scores=[row["rated_scores"]] * 2)
-    assert rewards[0] == pytest.approx(1.0, abs=1e-3) and rewards[1] == pytest.approx(-1.0, abs=1e-3)
+    # The default backend scales its 8-bit activations per batch, so a text encoded in two batches is
+    # alike to itself to about 0.97 of cosine (a short one padded beside longer ones), not 1.
+    assert rewards[0] == pytest.approx(1.0, abs=0.05) and rewards[1] == pytest.approx(-1.0, abs=0.05)
