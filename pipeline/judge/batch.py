@@ -2,11 +2,12 @@
 
 Resumable: a turn this judge (model and prompt version) already judged is skipped, so a run that
 was stopped or lost its endpoint half way is simply run again. Skipped unless its reference has
-grown stronger since (records.REFERENCE_KINDS): a turn judged with no reference, online when it was answered,
-is judged again against the correction its user gave later, and the new judgement replaces the old. Each judgement is written as soon as
-it is made, through the store's never-lost path (DynamoDB, or the local outbox while DynamoDB cannot
-be reached). Requests run `concurrency` at a time: vLLM batches parallel requests, so the judge's
-throughput grows with them; the in-process demo judge answers one at a time whatever the setting.
+grown stronger since (records.REFERENCE_KINDS): a turn judged with no reference, online when it was
+answered, is judged again against the correction its user gave later, and the new judgement
+replaces the old. Each judgement is written as soon as it is made, through the store's never-lost
+path (DynamoDB, or the local outbox while DynamoDB cannot be reached). Requests run `concurrency`
+at a time: vLLM batches parallel requests, so the judge's throughput grows with them; the
+in-process demo judge answers one at a time whatever the setting.
 """
 
 from collections import Counter
