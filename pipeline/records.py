@@ -184,6 +184,7 @@ def weaker_references(kind: ReferenceKind) -> tuple[ReferenceKind, ...]:
     """The kinds a judgement against `kind` replaces: those before it in REFERENCE_KINDS."""
     return REFERENCE_KINDS[: REFERENCE_KINDS.index(kind)]
 
+
 JUDGE_SCORES = tuple(n / 2 for n in range(2, 11))  # 1, 1.5, ... 5
 
 
