@@ -3,7 +3,6 @@
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -119,14 +118,11 @@ def test_make_llm_builds_the_local_model_from_settings(prepared_models, monkeypa
 def test_preparation_is_cached(local_model_dir):
     weights = local_model_dir / "model.safetensors"
     before = weights.stat().st_mtime_ns
-    started = time.monotonic()
 
     again = prepare_local_model(local_model_dir.parent)
 
     assert again == local_model_dir
-    assert weights.stat().st_mtime_ns == before
-    # Converting the GGUF file takes tens of seconds; finding the folder, a few milliseconds.
-    assert time.monotonic() - started < 1
+    assert weights.stat().st_mtime_ns == before, "the weights were converted again"
 
 
 def test_concurrent_preparation_converts_once_and_leaves_one_complete_folder(tmp_path):
