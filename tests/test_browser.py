@@ -8,6 +8,8 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from uuid import uuid4
 
@@ -61,6 +63,28 @@ def wait_until_responds(url: str, process: subprocess.Popen, timeout: float = 12
     raise TimeoutError(f"{url} did not answer in {timeout} s")
 
 
+@contextmanager
+def served_app(home: Path, env: dict[str, str]) -> Iterator[str]:
+    """The app run by Streamlit in `home` with `env`, on a free port: its URL once it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_responds(url + "/_stcore/health", process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # still generating an answer on a busy machine
+            process.kill()
+            process.wait()
+
+
 def seed_feedback(settings: Settings) -> None:
     """One rated turn, so the admin page has something to chart and export."""
     store = make_store(settings)
@@ -97,23 +121,8 @@ def app_url(tmp_path_factory, dynamo_local, shared_models_dir, embedder: Embedde
     ingest_files(find_files([home / "samples"]), index, embedder, make_splitter(embedder, 200, 40),
                  originals=OriginalStore(home / "data" / "originals"))
     index.close()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_responds(url + "/_stcore/health", process)
+    with served_app(home, env) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # still generating an answer on a busy machine
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

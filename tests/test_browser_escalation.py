@@ -5,8 +5,6 @@ with a citation."""
 
 import os
 import re
-import subprocess
-import sys
 from uuid import uuid4
 
 import pytest
@@ -20,7 +18,7 @@ from pipeline.index.embedded import EmbeddedIndex
 from pipeline.ingest import ingest_files, make_splitter
 from pipeline.samples import write_samples
 from pipeline.settings import Settings
-from tests.test_browser import APP, ask, browser, page, wait_until_responds  # noqa: F401 (fixtures)
+from tests.test_browser import ask, browser, page, served_app  # noqa: F401 (fixtures)
 from tests.test_escalation import Receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -55,19 +53,8 @@ def app_url(tmp_path_factory, dynamo_local, shared_models_dir, embedder: Embedde
     index = EmbeddedIndex(home / "data" / "index", embedder.dimension)
     ingest_files(find_files(write_samples(home / "samples")), index, embedder, make_splitter(embedder, 200, 40))
     index.close()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_responds(url + "/_stcore/health", process)
+    with served_app(home, env) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_angry_user_expert_answers_and_the_answer_becomes_knowledge(page: Page, app_url: str, receiver):

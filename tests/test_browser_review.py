@@ -2,8 +2,6 @@
 to those that disagree with the users, open one, override it with a reason."""
 
 import os
-import subprocess
-import sys
 from uuid import uuid4
 
 import pytest
@@ -11,10 +9,9 @@ from playwright.sync_api import Page, expect
 
 from pipeline.feedback import create_tables
 from pipeline.feedback.dynamo import DynamoFeedbackStore
-from pipeline.feedback.local_dynamo import free_port
 from pipeline.records import Citation, Feedback, Judgement, Turn
 from pipeline.settings import Settings
-from tests.test_browser import APP, browser, page, wait_until_responds  # noqa: F401 (fixtures)
+from tests.test_browser import browser, page, served_app  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,19 +50,8 @@ def review_app(tmp_path_factory, dynamo_local):
                         table_prefix=prefix)
     create_tables(settings)
     turns = seed_judgements(settings)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_responds(url + "/_stcore/health", process)
+    with served_app(home, env) as url:
         yield url, settings, turns
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_a_reviewer_filters_to_disagreements_and_overrides_one(page: Page, review_app):  # noqa: F811
