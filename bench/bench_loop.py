@@ -1,13 +1,14 @@
 """The whole loop on a document set and its questions, ending in base vs tuned on held-out questions.
 
     .venv/bin/python bench/bench_loop.py --docs DIR --questions FILE.jsonl [--files LIST] [--held-out 0.3] [--users 3] [--work DIR]
+        [--trl JOB:NAME=VALUE ...]
 
 `--questions` is an eval file (`plumb eval`'s format: question, reference, source, page or section).
 Steps, each a `plumb` command run in this process against a data folder under `--work`:
 
 1. DynamoDB Local (in memory), `plumb db init`, `plumb ingest DOCS`, or with `--files` the files it
-   lists (one path a line, relative to DOCS), ingested from DOCS so that they are named as the eval
-   sets of bench/eval name them.
+   lists (one path a line, relative to DOCS), linked into a folder at those paths and ingested from
+   it, so that they are named as the eval sets of bench/eval name them.
 2. The questions are split by a hash of their normalised text (`pipeline.export.holdout`): a share
    `--held-out` is kept for the end and never asked before it; the rest are training questions.
 3. Simulated users: each of `--users` users asks every training question once (the base model,
@@ -16,7 +17,9 @@ Steps, each a `plumb` command run in this process against a data folder under `-
    0.55, 2 from 0.40, else 1. An answer rated 3 or lower is corrected with the reference answer,
    followed by ` [n]` for the first passage it was given that lies in the case's source and page
    (or section), else the first from the case's source, else nothing.
-4. `plumb export --mode all --validation-fraction 0` (the held-out questions are the validation).
+4. `plumb export --mode all --validation-fraction 0 --max-tokens 1024` (the held-out questions are
+   the validation; prompts drop their last passages until the completions fit the trainers'
+   max_length, which they would otherwise cut).
    Its `sft` rows are the corrections and the answers rated 4-5; its `preference` rows are each
    correction over the answer it corrects, and, with several users, the better-rated of two
    answers to the same question over the worse. Every text in them is a reference answer or an
@@ -41,6 +44,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench_retrieval_eval import gathered
 from pipeline.cli import app
 from pipeline.evaluation.evaluate import EvalCase, load_cases, matches_source
 from pipeline.export.holdout import normalised, split_for
@@ -50,6 +54,7 @@ from pipeline.records import Citation, Feedback, Turn
 from pipeline.settings import get_settings
 
 RATINGS = ((0.85, 5), (0.70, 4), (0.55, 3), (0.40, 2))  # SAS from which a simulated user gives each rating
+MAX_TOKENS = 1024  # the training jobs' max_length (TRL's default): rows are fitted to it
 TIMES: dict[str, float] = {}  # wall seconds of each step, in the order run
 
 
@@ -106,24 +111,22 @@ def simulate_users(cases: list[EvalCase], users: int) -> dict[int, int]:
     return counts
 
 
-def ingest(docs: Path, files: Path | None) -> None:
-    """`plumb ingest` of the folder `docs`, or of the files `files` lists, run from `docs`."""
+def ingest(docs: Path, files: Path | None, work: Path) -> None:
+    """`plumb ingest` of the folder `docs`, or of the files `files` lists (paths below `docs`), each
+    named by that path as the eval sets of bench/eval name them."""
     if files is None:
         plumb("ingest", str(docs))
         return
     names = files.read_text(encoding="utf-8").split()
-    here = Path.cwd()
-    os.chdir(docs)
-    try:
-        plumb("ingest", *names)
-    finally:
-        os.chdir(here)
+    plumb("ingest", str(gathered(docs.resolve(), names, work / "documents")))
 
 
-def train(job: str, export: Path) -> str:
-    """Train one chat version on `export`; its registered name (the newest chat version)."""
+def train(job: str, export: Path, trl: list[str]) -> str:
+    """Train one chat version on `export`, with the `--trl` options given as `job:NAME=VALUE`; its
+    registered name (the newest chat version)."""
+    options = [arg for option in trl if option.startswith(f"{job}:") for arg in ("--trl", option.split(":", 1)[1])]
     with step(f"train {job}"):
-        plumb("train", job, str(export))
+        plumb("train", job, str(export), *options)
     return list_versions(get_settings())[0].name
 
 
@@ -165,8 +168,8 @@ def figures(job: str, tuned: str, report: dict, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def main(docs: Path, questions: Path, files: Path | None, held_out: float, users: int, work: Path) -> None:
-    work = work.resolve()  # the ingest runs from DOCS
+def main(docs: Path, questions: Path, files: Path | None, held_out: float, users: int, work: Path, trl: list[str]) -> None:
+    work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     os.environ["PLUMB_DATA_DIR"] = str(work / "data")
     cases = load_cases(questions)
@@ -179,13 +182,16 @@ def main(docs: Path, questions: Path, files: Path | None, held_out: float, users
         os.environ["PLUMB_DYNAMODB_ENDPOINT"] = dynamo.endpoint
         with step("db init and ingest"):
             plumb("db", "init")
-            ingest(docs, files)
+            ingest(docs, files, work)
         with step(f"simulated users ({users} x {len(asked)} answers)"):
             print("ratings of the base model's answers:", simulate_users(asked, users))
         with step("export"):
-            plumb("export", "--out", str(work / "export"), "--mode", "all", "--validation-fraction", "0", "--settle-seconds", "0")
+            plumb(
+                "export", "--out", str(work / "export"), "--mode", "all", "--validation-fraction", "0",
+                "--settle-seconds", "0", "--max-tokens", str(MAX_TOKENS),
+            )
     export = next(path.parent for path in (work / "export").glob("*/manifest.json"))
-    tuned = {job: train(job, export) for job in ("sft", "dpo")}
+    tuned = {job: train(job, export, trl) for job in ("sft", "dpo")}
     for job, version in tuned.items():
         evaluate(job, version, held, work)
     print("wall seconds per step:")
@@ -201,5 +207,9 @@ if __name__ == "__main__":
     parser.add_argument("--held-out", type=float, default=0.3, help="Share of questions kept for the final comparison.")
     parser.add_argument("--users", type=int, default=3, help="Simulated users; each asks every training question once.")
     parser.add_argument("--work", type=Path, default=Path("loop-run"), help="Folder for the data, export, models and reports.")
+    parser.add_argument(
+        "--trl", action="append", default=[], metavar="JOB:NAME=VALUE",
+        help="A TRL option for one training job, as `plumb train --trl` takes it (sft:num_train_epochs=3).",
+    )
     args = parser.parse_args()
-    main(args.docs, args.questions, args.files, args.held_out, args.users, args.work)
+    main(args.docs, args.questions, args.files, args.held_out, args.users, args.work, args.trl)

@@ -59,22 +59,21 @@ def plumb(args: list[str], cwd: Path, data_dir: Path) -> str:
     return result.stdout
 
 
-def gathered(corpus: Corpus, work: Path) -> Path:
-    """A folder holding links to the corpus's files at their paths below its root, so that ingesting
+def gathered(root: Path, files: list[str], folder: Path) -> Path:
+    """`folder`, holding links to `files` (paths below `root`) at those paths, so that ingesting
     the folder names each file by that path ("tutorial/modules.html"), as the questions' sources do;
     files given to `plumb ingest` one by one would be named by file name alone, and two of the
     python-docs pages are both called modules.html."""
-    folder = work / f"{corpus.name}-files"
-    for name in corpus.files:
+    for name in files:
         link = folder / name
         link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(corpus.root / name)
+        link.symlink_to(root / name)
     return folder
 
 
 def measure(corpus: Corpus, work: Path) -> dict:
     data_dir = work / corpus.name
-    folder = gathered(corpus, work)
+    folder = gathered(corpus.root, corpus.files, work / f"{corpus.name}-files")
     started = time.perf_counter()
     output = plumb(["ingest", str(folder)], corpus.root, data_dir)
     ingest_s = time.perf_counter() - started

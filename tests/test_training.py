@@ -222,6 +222,47 @@ def test_a_trl_field_that_does_not_exist_or_a_value_trl_refuses_is_named(export_
     )
 
 
+@pytest.mark.parametrize(("job", "dataset"), [(sft, "sft"), (dpo, "preference"), (kto, "kto")])
+def test_rows_longer_than_max_length_are_refused_before_training(export_dir, job, dataset):
+    """TRL would cut them keeping the start (and SFTTrainer drop those left with no completion);
+    the job names how many and what to do, and trains nothing. A limit the longest row fits passes
+    this check: a row is never counted longer than it is."""
+    from pipeline.export.lengths import TokenCounter
+    from pipeline.training.chat import chat_model_path, check_rows_fit, load_chat_model, row_tokens
+
+    rows = ExportFolder.open(export_dir).split(dataset).train
+    _, tokenizer = load_chat_model(chat_model_path("", get_settings()))
+    lengths = [row_tokens(TokenCounter(tokenizer), row) for row in rows]
+    longest = max(lengths)
+    config = {sft: sft.SftConfig, dpo: dpo.DpoConfig, kto: kto.KtoConfig}[job]
+    with pytest.raises(ConfigError) as refused:
+        job.main(config(str(export_dir), trl={**TWO_STEPS, "max_length": longest - 1}))
+    assert str(refused.value) == (
+        f"Training not started: {lengths.count(longest)} of {len(rows)} {dataset} rows are longer than max_length "
+        f"({longest - 1} tokens; the longest is {longest}), and TRL would cut their completions or drop them: "
+        f"export again with --max-tokens {longest - 1}, which drops a prompt's last passages until its completions "
+        "fit, or raise --trl max_length."
+    )
+    versions = get_settings().data_dir / "model-versions"
+    assert not versions.exists() or not [p for p in versions.iterdir() if not p.name.startswith(".")]
+    check_rows_fit(rows, tokenizer, longest, dataset)
+    check_rows_fit(rows, tokenizer, None, dataset)
+
+
+def test_a_rows_length_is_the_chat_templates_rendering_of_prompt_and_completion(export_dir):
+    from pipeline.export.lengths import TokenCounter
+    from pipeline.training.chat import chat_model_path, load_chat_model, row_tokens
+
+    _, tokenizer = load_chat_model(chat_model_path("", get_settings()))
+    counter = TokenCounter(tokenizer)
+    for row in ExportFolder.open(export_dir).split("preference").train:
+        rendered = [
+            len(tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=True, return_dict=True)["input_ids"])
+            for side in ("chosen", "rejected")
+        ]
+        assert row_tokens(counter, row) == max(rendered)
+
+
 def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["train", "sft", str(tmp_path), "--lora", "huge"])

@@ -2,9 +2,13 @@
 vLLM and PEFT read it."""
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipeline.errors import ConfigError
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 def chat_model_path(base_model: str, settings: Settings) -> str:
@@ -37,6 +41,37 @@ def save_adapter(trainer: Any, folder: Path) -> Path:
     return adapter
 
 
+def check_rows_fit(rows: "Dataset", tokenizer: Any, max_length: int | None, dataset: str) -> None:
+    """Raise ConfigError when a training row is longer than `max_length` tokens (prompt with the
+    longest of its completions, as the chat template renders them; None means no limit).
+
+    TRL's SFT, DPO and KTO trainers cut prompt + completion at `max_length` keeping the start, so
+    the completion of a long row loses its end or all of it; SFTTrainer then drops a row whose
+    completion is gone without a word. A model would learn from a fraction of its export, or from
+    answers cut mid-sentence. The export's `--max-tokens` fits rows by dropping passages instead.
+    """
+    if max_length is None:
+        return
+    from pipeline.export.lengths import TokenCounter
+
+    counter = TokenCounter(tokenizer)
+    lengths = [row_tokens(counter, row) for row in rows]
+    over = [length for length in lengths if length > max_length]
+    if over:
+        raise ConfigError(
+            f"Training not started: {len(over)} of {len(lengths)} {dataset} rows are longer than max_length "
+            f"({max_length} tokens; the longest is {max(over)}), and TRL would cut their completions or drop them: "
+            f"export again with --max-tokens {max_length}, which drops a prompt's last passages until its "
+            "completions fit, or raise --trl max_length."
+        )
+
+
+def row_tokens(counter: Any, row: dict[str, Any]) -> int:
+    """Tokens of a row's prompt and its longest completion (`completion`, or `chosen`/`rejected`)."""
+    completions = [row[name] for name in ("completion", "chosen", "rejected") if name in row]
+    return counter.prompt_tokens(row["prompt"]) + max(counter.completion_tokens(row["prompt"], c) for c in completions)
+
+
 def train_adapter(job: str, dataset: str, config: Any, settings: Settings, trl_config: type, trainer_class: type) -> Any:
     """The shape SFT, DPO and KTO share: LoRA on the chat model, TRL's `trainer_class` on the export's
     `dataset` split, one tracked version written. Returns the TrainedVersion; raises a PlumbError
@@ -53,6 +88,7 @@ def train_adapter(job: str, dataset: str, config: Any, settings: Settings, trl_c
     args = trl_args(trl_config, config, run.checkpoints, run.name)
     with tracked(run, settings, config, export, data.hashes, base):
         model, tokenizer = load_chat_model(base)
+        check_rows_fit(data.train, tokenizer, args.max_length, dataset)
         trainer = trainer_class(
             model=model,
             args=args,
