@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from pipeline.embeddings import Embedder, default_model_path
-from pipeline.evaluation.evaluate import load_cases
+from pipeline.evaluation.evaluate import check_cases, load_cases
 from pipeline.index.embedded import EmbeddedIndex
 from pipeline.ingest import ingest_files, make_splitter, split_pages
 from pipeline.documents import SourceFile, read_document
@@ -89,7 +89,7 @@ def quality(loaded: dict[str, Embedder], name: str, work: Path) -> None:
         index = EmbeddedIndex(work / f"{name}-{backend}", embedder.dimension)
         splitter = make_splitter(embedder, CHUNK_TOKENS, OVERLAP_TOKENS)
         summary = ingest_files(files, index, embedder, splitter)
-        report = run_retrieval_eval(cases, index, embedder)
+        report = run_retrieval_eval(cases, check_cases(cases, index), index, embedder)
         index.close()
         scores = "  ".join(
             f"{mode} {report.modes[mode].hit_at_3:.3f} ({report.modes[mode].page_hit_at_3:.3f})" for mode in ("dense", "hybrid")

@@ -20,6 +20,8 @@ from pipeline.settings import get_settings
 from pipeline.training.command import dpo_command, grpo_command, kto_command, reward_command, sft_command
 
 if TYPE_CHECKING:
+    from pipeline.evaluation.evaluate import EvalCase
+    from pipeline.index import ChunkIndex
     from pipeline.ingest import DocumentFile
     from pipeline.shards import Shard
 
@@ -270,6 +272,20 @@ def _open_eval(file: Path):
     return cases, settings, embedder, open_index(settings, embedder)
 
 
+def _check_eval(cases: "list[EvalCase]", index: "ChunkIndex") -> list[str]:
+    """What the index does not hold of each case (`check_cases`), one line printed per problem
+    before any case is scored; an empty index is refused, as every case would be one."""
+    from pipeline.evaluation.evaluate import check_cases
+
+    if not index.sources():
+        fail("The index is empty: ingest the documents the questions are about first (`plumb ingest`).")
+    problems = check_cases(cases, index)
+    for case, problem in zip(cases, problems):
+        if problem:
+            console.print(f'Unmatched, scored as a miss: "{case.question}": {problem}', markup=False)
+    return problems
+
+
 def _evaluate(file: Path, out: Path) -> None:
     from pipeline.evaluation.command import print_judged, record_eval
     from pipeline.evaluation.evaluate import run_eval, write_report
@@ -277,9 +293,13 @@ def _evaluate(file: Path, out: Path) -> None:
     from pipeline.wiring import make_rag_chain
 
     cases, settings, embedder, index = _open_eval(file)
-    report = run_eval(cases, make_rag_chain(settings, index, embedder), embedder, make_judge(settings))
+    try:
+        problems = _check_eval(cases, index)
+        report = run_eval(cases, problems, make_rag_chain(settings, index, embedder), embedder, make_judge(settings))
+    finally:
+        index.close()
     write_report(report, out)
-    table = Table(title=f"{report.cases} questions · {report.model_id}")
+    table = Table(title=f"{report.cases} questions ({report.unmatched} unmatched) · {report.model_id}")
     for column in ("hit@k", "page hit@k", "similarity mean", "similarity p10", "not covered", "p50 ms", "p95 ms"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -305,15 +325,14 @@ def _evaluate_retrieval(file: Path, out: Path) -> None:
 
     cases, _, embedder, index = _open_eval(file)
     try:
-        if not index.sources():
-            fail("The index is empty: ingest the documents the questions are about first (`plumb ingest`).")
-        report = run_retrieval_eval(cases, index, embedder)
+        report = run_retrieval_eval(cases, _check_eval(cases, index), index, embedder)
     finally:
         index.close()
     write_report(report, out)
     table = Table(
-        title=f"{report.scored} questions with a source ({report.with_page} with a page or section), "
-        f"{report.without_source} without, counted apart · {report.embedding_model} · {report.seconds:.1f} s"
+        title=f"{report.scored} questions with a source ({report.with_page} with a page or section, "
+        f"{report.unmatched} unmatched), {report.without_source} without, counted apart · "
+        f"{report.embedding_model} · {report.seconds:.1f} s"
     )
     columns = ("hit@1", "hit@3", "hit@5", "MRR", "page hit@1", "page hit@3", "page hit@5", "page MRR")
     table.add_column("search")

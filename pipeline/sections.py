@@ -51,6 +51,14 @@ def within(section: str, expected: str) -> bool:
     return any(inner[start : start + len(outer)] == outer for start in range(len(inner) - len(outer) + 1))
 
 
+def enclosing(section: str) -> set[str]:
+    """Every `expected` that `within(section, expected)` holds for: each run of consecutive
+    headings of `section`, so that checking many expected sections against a document is one set
+    lookup each."""
+    names = section.split(SEPARATOR)
+    return {SEPARATOR.join(names[start:end]) for start in range(len(names)) for end in range(start + 1, len(names) + 1)}
+
+
 def _headings(markdown: str) -> list[tuple[int, int, int, str]]:
     """(first line, line after the heading, level 1-6, plain title) of each top-level heading."""
     tokens = _PARSER.parse(markdown)

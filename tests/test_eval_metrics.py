@@ -139,7 +139,7 @@ def test_eval_with_the_packaged_model_and_the_demo_judge(sample_index, embedder,
     cases = [
         EvalCase(question="What is the basic design wind speed?", reference="120 mph.", source="design-criteria.pdf", page=3),
     ]
-    report = run_eval(cases, make_rag_chain(settings, sample_index, embedder), embedder, make_judge(settings))
+    report = run_eval(cases, [""], make_rag_chain(settings, sample_index, embedder), embedder, make_judge(settings))
     judge = report.judge
     assert judge.judge_model.endswith("(demo judge)") and judge.judged + sum(r.judge_score is None for r in report.results) == 1
     assert sum(judge.histogram.values()) == judge.judged

@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 from pipeline.chain import RagChain
 from pipeline.cli import app
 from pipeline.errors import PlumbError
-from pipeline.evaluation.evaluate import EvalCase, load_cases, run_eval
+from pipeline.evaluation.evaluate import EvalCase, check_cases, load_cases, run_eval, write_report
 from pipeline.index import Chunk
 from pipeline.index.embedded import EmbeddedIndex
 from pipeline.evaluation.retrieval import run_retrieval_eval
 from pipeline.retriever import IndexRetriever
+from pipeline.sections import enclosing
 
 # A tiny index whose rankings can be worked out by hand: 3-wide vectors, four chunks.
 CHUNKS = [
@@ -71,8 +72,10 @@ def test_retrieval_only_scores_each_mode_by_the_ranks_worked_out_by_hand(tiny_in
         for question, (_, source, page) in QUESTIONS.items()
     ]
     embedder = FixedEmbedder()
-    report = run_retrieval_eval(cases, tiny_index, embedder)
+    report = run_retrieval_eval(cases, check_cases(cases, tiny_index), tiny_index, embedder)
     assert embedder.calls == 1, "the questions are encoded in one batch"
+    # "a.md" and "b.pdf" name docs/a.md and docs/b.pdf by their ends; no document is called d.md.
+    assert report.unmatched == 1 and [bool(r.problem) for r in report.results] == [False, False, False, True, False]
     # Ranks by hand. Dense: cosine order. Keyword: only chunks holding a question word, the shorter
     # first. Hybrid: reciprocal rank fusion of both (1/(60+rank) summed).
     # "valve torque": b.pdf p2 first everywhere.
@@ -104,14 +107,15 @@ def test_a_question_without_a_source_is_counted_apart_not_as_a_miss(tiny_index):
         EvalCase(question="valve torque", reference="-", source="b.pdf", page=2),
         EvalCase(question="generator capacity", reference="The documents do not say."),
     ]
-    report = run_retrieval_eval(cases, tiny_index, FixedEmbedder())
-    assert (report.cases, report.scored, report.with_page, report.without_source) == (2, 1, 1, 1)
+    report = run_retrieval_eval(cases, check_cases(cases, tiny_index), tiny_index, FixedEmbedder())
+    assert (report.cases, report.scored, report.with_page, report.without_source, report.unmatched) == (2, 1, 1, 1, 0)
     assert report.modes["dense"].hit_at_1 == 1.0 and report.modes["hybrid"].page_hit_at_1 == 1.0
     assert report.results[1].source is None and report.results[1].document_rank == {}
 
 
 def test_a_case_with_a_source_but_no_page_scores_the_document_only(tiny_index):
-    report = run_retrieval_eval([EvalCase(question="pump", reference="-", source="a.md")], tiny_index, FixedEmbedder())
+    cases = [EvalCase(question="pump", reference="-", source="a.md")]
+    report = run_retrieval_eval(cases, check_cases(cases, tiny_index), tiny_index, FixedEmbedder())
     assert report.with_page == 0 and report.modes["keyword"].hit_at_1 == 1.0
     assert report.modes["keyword"].page_hit_at_1 is None and report.results[0].page_rank == {}
 
@@ -148,11 +152,29 @@ def test_sections_and_printed_page_labels_are_scored_and_a_place_missed_in_the_r
         EvalCase(question="seal", reference="-", source="paper.pdf", page=1),  # physical page 1: not retrieved
         EvalCase(question="seal", reference="-", source="paper.pdf", page=6),  # second result
     ]
-    report = run_retrieval_eval(cases, index, LocatedEmbedder())
+    report = run_retrieval_eval(cases, check_cases(cases, index), index, LocatedEmbedder())
     index.close()
+    assert report.unmatched == 1 and report.results[3].problem == 'no passage of "paper.pdf" lies on page 1'
     assert [r.document_rank["dense"] for r in report.results] == [1, 1, 1, 1, 1]
     assert [r.page_rank["dense"] for r in report.results] == [1, 2, 1, None, 2]
     assert report.with_page == 5 and report.modes["dense"].page_hit_at_1 == 0.4
+
+
+def test_printed_page_labels_match_whatever_their_letter_case(tmp_path):
+    index = EmbeddedIndex(tmp_path / "labelled", dimension=3)
+    index.replace_source("docs/paper.pdf", [
+        Chunk("preface", "docs/paper.pdf", 4, "gust speed", np.array((1.0, 0.0, 0.0), np.float32), "iv"),
+        Chunk("body", "docs/paper.pdf", 5, "seal housing", np.array((0.0, 0.0, 1.0), np.float32), "1"),
+    ])
+    cases = [
+        EvalCase(question="wind", reference="-", source="paper.pdf", page="IV"),  # printed "iv"
+        EvalCase(question="wind", reference="-", source="paper.pdf", page="v"),  # no page is printed "v"
+    ]
+    problems = check_cases(cases, index)
+    report = run_retrieval_eval(cases, problems, index, LocatedEmbedder())
+    index.close()
+    assert problems == ["", 'no page of "paper.pdf" is printed "v"']
+    assert [r.page_rank["dense"] for r in report.results] == [1, None]
 
 
 @pytest.mark.parametrize(
@@ -169,6 +191,7 @@ def test_sections_and_printed_page_labels_are_scored_and_a_place_missed_in_the_r
 def test_a_passage_lies_within_a_section_when_its_path_holds_that_heading_path(section, expected, within):
     case = EvalCase(question="q", reference="-", source="spec.md", section=expected)
     assert case.in_place("docs/spec.md", 1, "", section) is within
+    assert (expected in enclosing(section)) is within, "the check before scoring agrees with scoring"
     assert not case.in_place("docs/other.md", 1, "", section)
 
 
@@ -199,6 +222,23 @@ def test_cases_carry_an_optional_section(tmp_path: Path):
     assert load_cases(path) == [EvalCase(**row)]
 
 
+@pytest.mark.parametrize(
+    ("line", "place"),
+    [
+        ('{"question": "q", "reference": "r", "page": 3}', "page"),
+        ('{"question": "q", "reference": "r", "page": "iv", "source": ""}', "page"),
+        ('{"question": "q", "reference": "r", "section": "3.2 Curing"}', "section"),
+    ],
+)
+def test_a_page_or_section_without_a_source_is_refused_naming_its_line(tmp_path: Path, line: str, place: str):
+    path = tmp_path / "questions.jsonl"
+    path.write_text('{"question": "q", "reference": "r"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(PlumbError) as raised:
+        load_cases(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}, line 2: '{place}' is given without 'source'") and "\n" not in message
+
+
 def test_full_eval_reports_page_hits_as_well_as_document_hits(sample_index, embedder):
     llm = GenericFakeChatModel(messages=itertools.repeat(AIMessage(content="The basic design wind speed is 120 mph.")))
     retriever = IndexRetriever(index=sample_index, embedder=embedder, k=1)
@@ -212,7 +252,8 @@ def test_full_eval_reports_page_hits_as_well_as_document_hits(sample_index, embe
         EvalCase(question=curing, reference="14 days.", source="concrete-spec.md", section="3.2 Curing"),
         EvalCase(question=curing, reference="14 days.", source="concrete-spec.md", section="3.3 Leakage Testing"),
     ]
-    report = run_eval(cases, chain, embedder)
+    report = run_eval(cases, check_cases(cases, sample_index), chain, embedder)
+    assert report.unmatched == 0
     assert [(r.source_hit, r.page_hit) for r in report.results] == [
         (True, True),
         (True, False),
@@ -223,12 +264,53 @@ def test_full_eval_reports_page_hits_as_well_as_document_hits(sample_index, embe
     assert (report.hit_at_k, report.page_hit_at_k) == (1.0, 0.5)
 
 
+def test_full_eval_scores_a_place_its_document_lacks_as_a_miss_and_counts_it_unmatched(sample_index, embedder, tmp_path):
+    llm = GenericFakeChatModel(messages=itertools.repeat(AIMessage(content="They are wet cured for 14 days.")))
+    chain = RagChain(llm, IndexRetriever(index=sample_index, embedder=embedder, k=1), model_id="fake", min_relevance=0.3)
+    curing = "How long must liquid-containing structures be wet cured?"
+    cases = [
+        EvalCase(question=curing, reference="14 days.", source="concrete-spec.md", section="3.2 Curing"),
+        EvalCase(question=curing, reference="14 days.", source="concrete-spec.md", section="No Such Section"),
+        EvalCase(question=curing, reference="14 days.", source="design-criteria.pdf", page=99),
+    ]
+    report = run_eval(cases, check_cases(cases, sample_index), chain, embedder)
+    assert [r.problem for r in report.results] == [
+        "",
+        'no passage of "concrete-spec.md" lies within the section "No Such Section"',
+        'no passage of "design-criteria.pdf" lies on page 99',
+    ]
+    assert [r.page_hit for r in report.results] == [True, False, False] and report.unmatched == 2
+    write_report(report, tmp_path / "report.json")
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["unmatched"] == 2 and written["results"][1]["problem"].startswith("no passage")
+
+
+def test_cli_reports_a_source_that_names_no_indexed_document_before_scoring_it_a_miss(sample_index, tmp_path: Path):
+    wind = "What is the basic design wind speed?"
+    review = "How many days does the Engineer have to review a submittal?"
+    rows = [
+        {"question": wind, "reference": "120 mph.", "source": "design-criteria.pdf", "page": 3},
+        {"question": review, "reference": "14 days.", "source": "submittal-procedure.html", "section": "1.1 Review Time"},
+    ]
+    (tmp_path / "typo.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["eval", "--retrieval-only", "typo.jsonl", "--out", "report.json"])
+    assert result.exit_code == 0, result.output
+    problem = 'source "submittal-procedure.html" names no indexed document (`plumb index sources` lists them)'
+    assert f'Unmatched, scored as a miss: "{review}": {problem}\n' in result.output
+    assert result.output.count("Unmatched") == 1 and "(2 with a page or section, 1 unmatched)" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["unmatched"] == 1 and [r["problem"] for r in report["results"]] == ["", problem]
+    assert report["results"][1]["document_rank"] == {"dense": None, "keyword": None, "hybrid": None}
+    assert report["modes"]["hybrid"]["hit_at_5"] == 0.5
+
+
 def test_cli_retrieval_only_on_the_samples_writes_the_report(sample_index, tmp_path: Path):
     result = CliRunner().invoke(app, ["eval", "--retrieval-only", "samples/eval.jsonl", "--out", "report.json"])
     assert result.exit_code == 0, result.output
-    assert "10 questions with a source (10 with a page or section), 1 without" in result.output
+    assert "10 questions with a source (10 with a page or section, 0 unmatched), 1 without" in result.output
+    assert "Unmatched" not in result.output
     report = json.loads((tmp_path / "report.json").read_text())
-    assert (report["scored"], report["without_source"]) == (10, 1)
+    assert (report["scored"], report["without_source"], report["unmatched"]) == (10, 1, 0)
     assert set(report["modes"]) == {"dense", "keyword", "hybrid"}
     assert report["modes"]["hybrid"]["hit_at_5"] == 1.0
     assert report["modes"]["hybrid"]["page_hit_at_5"] >= 0.9

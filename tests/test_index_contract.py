@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.index.base import Chunk, ChunkIndex
+from pipeline.index.base import Chunk, ChunkIndex, Places
 from pipeline.index.embedded import EmbeddedIndex
 
 DIMENSION = 384  # all-MiniLM-L6-v2
@@ -178,6 +178,19 @@ def test_page_labels_and_sections_come_back_with_every_chunk(index, passage_chun
     assert places and places == {chunk_id: expected[chunk_id] for chunk_id in places}
     got = index.get([labelled[0].chunk_id, sectioned[1].chunk_id])
     assert [(c.page_label, c.section) for c in got] == [("iv", ""), ("", "Design › Loads › Wind")]
+
+
+def test_places_are_the_pages_and_sections_of_the_documents_named(filled, passage_chunks):
+    # Pages 2, 2, 3, 3 printed; the first passage before any heading.
+    labelled = [
+        replace(chunk, page=2 + n // 2, page_label=f"A-{n // 2}", section="Fire" if n else "")
+        for n, chunk in enumerate(passage_chunks[SPEC])
+    ]
+    filled.replace_source(SPEC, labelled)
+    assert filled.places([SPEC, "missing.pdf"]) == {
+        SPEC: Places(pages=frozenset({(2, "A-0"), (3, "A-1")}), sections=frozenset({"", "Fire"}))
+    }
+    assert set(filled.places([SPEC, STRUCTURE])) == {SPEC, STRUCTURE} and filled.places([]) == {}
 
 
 def test_get_finds_nothing_of_replaced_or_deleted_chunks(filled, passage_chunks):

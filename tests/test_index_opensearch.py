@@ -21,7 +21,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 from pipeline.errors import ConfigError, IndexUnavailable
-from pipeline.index.base import Chunk, Hit
+from pipeline.index.base import Chunk, Hit, Places
 from pipeline.index.opensearch import OpenSearchIndex, _http_auth
 from pipeline.settings import Settings
 
@@ -622,6 +622,42 @@ def test_fingerprints_are_read_in_one_aggregation_and_kept_only_for_whole_docume
             }
         },
     }
+
+
+def test_places_page_through_a_composite_aggregation_of_the_documents_named(server, index):
+    """Chunks indexed before labels and sections were kept have neither: their place is ("", "")."""
+    def places_reply(*keys: tuple, after: dict | None = None) -> Reply:
+        fields = ("source", "page", "page_label", "section")
+        buckets = [{"key": dict(zip(fields, key)), "doc_count": 1} for key in keys]
+        result = {"buckets": buckets, **({"after_key": after} if after else {})}
+        return 200, {"hits": {"hits": []}, "aggregations": {"places": result}}
+
+    first_after = {"source": "a.pdf", "page": 2, "page_label": "ii", "section": ""}
+    server.reply(
+        "POST",
+        "/plumb-chunks/_search",
+        places_reply(("a.pdf", 1, "i", ""), ("a.pdf", 2, "ii", ""), after=first_after),
+        places_reply(("b.md", 1, None, None), ("b.md", 1, "", "Design › Loads"), after={"source": "b.md"}),
+        places_reply(),
+    )
+
+    assert index.places(["a.pdf", "b.md", "a.pdf"]) == {
+        "a.pdf": Places(frozenset({(1, "i"), (2, "ii")}), frozenset({""})),
+        "b.md": Places(frozenset({(1, "")}), frozenset({"", "Design › Loads"})),
+    }
+    keys = [
+        {"source": {"terms": {"field": "source"}}},
+        {"page": {"terms": {"field": "page"}}},
+        {"page_label": {"terms": {"field": "page_label", "missing_bucket": True}}},
+        {"section": {"terms": {"field": "section", "missing_bucket": True}}},
+    ]
+    query = {"terms": {"source": ["a.pdf", "b.md"]}}
+    assert [r.body for r in server.requests] == [
+        {"size": 0, "query": query, "aggs": {"places": {"composite": {"size": 1000, "sources": keys, **after}}}}
+        for after in ({}, {"after": first_after}, {"after": {"source": "b.md"}})
+    ]
+    server.requests.clear()
+    assert index.places([]) == {} and server.requests == []
 
 
 def test_drop_deletes_index_template_and_pipeline_skipping_what_is_gone(server, index):

@@ -10,19 +10,23 @@ variance and a bootstrap 95% interval of the mean (`pipeline.evaluation.stats`).
 """
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from pipeline.chain import RagChain
 from pipeline.embeddings import Embedder
 from pipeline.errors import PlumbError
 from pipeline.evaluation.stats import Spread, spread
+from pipeline.index import ChunkIndex, Places
 from pipeline.records import Citation
-from pipeline.sections import within
+from pipeline.sections import enclosing, within
 
 if TYPE_CHECKING:
     from pipeline.evaluation.compare import CompareReport
@@ -37,9 +41,11 @@ class EvalCase(BaseModel):
     as cited, or its end: "design-criteria.pdf" matches "samples/design-criteria.pdf"); a case
     without one is a question the documents do not answer. `page` is the page that holds it: a
     number is the page's place in the file (what a PDF viewer calls "page 3 of 40"), a string its
-    printed label ("iv", "A-2"), as the citation shows it; 1 for Markdown and HTML. `section` is the
-    heading path of the Markdown or HTML section that holds it ("3.2 Curing" or "Design › Loads"; a
-    passage in a subsection is within it); when given it is scored instead of the page."""
+    printed label ("iv", "A-2"; in any letter case, as roman numerals are printed in either), as the
+    citation shows it; 1 for Markdown and HTML. `section` is the heading path of the Markdown or
+    HTML section that holds it ("3.2 Curing" or "Design › Loads"; a passage in a subsection is
+    within it); when given it is scored instead of the page. A page or section needs a source: without
+    one it would be ignored, so such a case is refused."""
 
     question: str = Field(min_length=1)
     reference: str
@@ -54,6 +60,17 @@ class EvalCase(BaseModel):
             raise ValueError('give a page number from 1, or a printed page label such as "iv"')
         return page
 
+    @model_validator(mode="after")
+    def _place_needs_source(self) -> "EvalCase":
+        place = "page" if self.page is not None else "section" if self.section is not None else None
+        if place and not self.source:
+            raise PydanticCustomError(
+                "place_without_source",
+                "'{place}' is given without 'source': name the document it is in, or leave '{place}' out",
+                {"place": place},
+            )
+        return self
+
     def locates(self) -> bool:
         """Whether the case names a place in its document to score: a page or a section."""
         return bool(self.source) and (self.page is not None or self.section is not None)
@@ -67,8 +84,14 @@ class EvalCase(BaseModel):
         if self.section is not None:
             return within(section, self.section)
         if isinstance(self.page, str):
-            return (page_label or str(page)) == self.page
+            return page_key(page, page_label) == self.page.casefold()
         return page == self.page
+
+
+def page_key(page: int, page_label: str) -> str:
+    """How a printed page label is compared: case folded, since "iv" and "IV" are the same page;
+    a page without a label is labelled by its number."""
+    return (page_label or str(page)).casefold()
 
 
 @dataclass
@@ -90,6 +113,7 @@ class CaseResult:
     context_recall: float | None = None
     judge_failures: int = 0
     model_id: str = ""  # the model id the answer's turn records ("plumb-chat/3 on <base>" for a version)
+    problem: str = ""  # why the index holds no document or place the case names (`check_cases`); "" when it does
 
 
 def answered_by(results: list[CaseResult]) -> str:
@@ -115,6 +139,7 @@ class JudgeDistribution:
 @dataclass
 class EvalReport:
     cases: int
+    unmatched: int  # cases whose document or place the index does not hold: scored, as misses
     hit_at_k: float | None
     page_hit_at_k: float | None
     similarity_mean: float
@@ -160,6 +185,8 @@ def _problem(exc: ValidationError) -> str:
             return "is not a JSON object with 'question' and 'reference'"
         case "missing":
             return f"'{field}' is missing; every line needs 'question' and 'reference'"
+        case "place_without_source":
+            return error["msg"]
         case _:
             return f"'{field}' is wrong: {error['msg']}"
 
@@ -168,6 +195,71 @@ def matches_source(expected: str, source: str) -> bool:
     """Whether a cited `source` is the `expected` document; a file name or the end of a path
     matches wherever that file was ingested from."""
     return source == expected or source.endswith("/" + expected)
+
+
+def check_cases(cases: list[EvalCase], index: ChunkIndex) -> list[str]:
+    """For each case, why the index holds no document or place it names ("" when it holds them):
+    a mistake in the file, such as a misspelt name, would otherwise be scored as a miss like any
+    other. Reads the index's list of documents, and the pages and sections of only the documents
+    the cases name, so it loads no model and its work grows with those, not with the cases times
+    the index."""
+    documents = _by_ending(index.sources())
+    named = {document for case in cases if case.locates() for document in documents.get(case.source or "", [])}
+    held = {document: _Held.of(places) for document, places in index.places(sorted(named)).items()}
+    return [_unmatched(case, documents, held) for case in cases]
+
+
+def _by_ending(sources: Iterable[str]) -> dict[str, list[str]]:
+    """The indexed documents by every name `matches_source` accepts for them: the whole name and
+    each end of it that follows a "/"."""
+    documents = defaultdict(list)
+    for source in sources:
+        parts = source.split("/")
+        for start in range(len(parts)):
+            documents["/".join(parts[start:])].append(source)
+    return documents
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What a case may name in one document: page numbers, printed labels as `page_key` compares
+    them, and every section a passage lies within (`sections.enclosing`)."""
+
+    numbers: frozenset[int]
+    labels: frozenset[str]
+    sections: frozenset[str]
+
+    @classmethod
+    def of(cls, places: Places) -> "_Held":
+        return cls(
+            numbers=frozenset(page for page, _ in places.pages),
+            labels=frozenset(page_key(page, label) for page, label in places.pages),
+            sections=frozenset(name for section in places.sections for name in enclosing(section)),
+        )
+
+    def holds(self, case: EvalCase) -> bool:
+        if case.section is not None:
+            return case.section in self.sections
+        if isinstance(case.page, str):
+            return case.page.casefold() in self.labels
+        return case.page in self.numbers
+
+
+def _unmatched(case: EvalCase, documents: dict[str, list[str]], held: dict[str, _Held]) -> str:
+    """Why `case` names what the index does not hold, in words for the person who wrote the file."""
+    if not case.source:
+        return ""
+    if case.source not in documents:
+        return f'source "{case.source}" names no indexed document (`plumb index sources` lists them)'
+    if not case.locates():
+        return ""
+    if any(held[document].holds(case) for document in documents[case.source] if document in held):
+        return ""  # a document deleted since `sources()` was read is left out of `held`
+    if case.section is not None:
+        return f'no passage of "{case.source}" lies within the section "{case.section}"'
+    if isinstance(case.page, str):
+        return f'no page of "{case.source}" is printed "{case.page}"'
+    return f'no passage of "{case.source}" lies on page {case.page}'
 
 
 def _source_hit(case: EvalCase, sources: list[str]) -> bool | None:
@@ -185,10 +277,15 @@ def _page_hit(case: EvalCase, citations: list[Citation]) -> bool | None:
     return any(case.in_place(c.source, c.page, c.page_label, c.section) for c in citations)
 
 
-def run_eval(cases: list[EvalCase], chain: RagChain, embedder: Embedder, judge: "Judge | None" = None) -> EvalReport:
+def run_eval(
+    cases: list[EvalCase], problems: list[str], chain: RagChain, embedder: Embedder, judge: "Judge | None" = None
+) -> EvalReport:
     """Answer every case with `chain` and measure the answers; with `judge`, also its scores and
-    the RAG metrics (see `pipeline.evaluation.rag_metrics`; 4 + top_k judge requests per question)."""
+    the RAG metrics (see `pipeline.evaluation.rag_metrics`; 4 + top_k judge requests per question).
+    `problems` are `check_cases`' findings, one per case, kept in its result and counted."""
     results = [answer_case(case, chain, embedder) for case in cases]
+    for result, problem in zip(results, problems, strict=True):
+        result.problem = problem
     if judge is not None:
         for result in results:
             judge_result(result, judge)
@@ -236,6 +333,7 @@ def summarise(results: list[CaseResult], model_id: str, judge_model: str | None 
     judged = judge_model is not None
     return EvalReport(
         cases=len(results),
+        unmatched=sum(bool(r.problem) for r in results),
         hit_at_k=_share([r.source_hit for r in results]),
         page_hit_at_k=_share([r.page_hit for r in results]),
         similarity_mean=round(float(similarities.mean()), 4),

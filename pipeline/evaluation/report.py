@@ -17,7 +17,8 @@ def write_eval_markdown(report: EvalReport, json_path: Path) -> list[Path]:
     lines = [
         f"# Evaluation: {report.model_id}",
         "",
-        f"{report.cases} questions; hit@k {_fmt(report.hit_at_k)}, page hit@k {_fmt(report.page_hit_at_k)}, "
+        f"{report.cases} questions ({report.unmatched} naming a document or place the index does not hold, "
+        f"scored as misses); hit@k {_fmt(report.hit_at_k)}, page hit@k {_fmt(report.page_hit_at_k)}, "
         f"not covered {report.not_covered_share:.0%}, latency p50 {report.latency_p50_ms:.0f} ms.",
         "",
         "| metric | mean | 95% interval | p90 | variance |",

@@ -7,6 +7,8 @@ result from the expected document and of the first from its expected page, or it
 case gives one (`EvalCase.in_place`; the "page" scores count both); hit@k is the share of
 cases with that rank at most k, MRR the mean of 1/rank (0 when not found). A case without a source
 (a question the documents do not answer) has nothing to find: it is counted apart, not as a miss.
+A case that names a document or place the index does not hold (`evaluate.check_cases`) is scored,
+a miss, and counted as unmatched, so a reader knows the figures may understate.
 """
 
 import time
@@ -27,7 +29,8 @@ DEPTH = 5  # results searched per question: the largest k reported
 class CaseRanks:
     """Where the answer of one case was found, by mode: 1 is the first result, None not in the
     first DEPTH. Empty for a case without a source; `page_rank` (of its page or section) empty
-    for one with neither."""
+    for one with neither. `problem`: why the index holds no document or place the case names
+    ("" when it does)."""
 
     question: str
     source: str | None
@@ -35,6 +38,7 @@ class CaseRanks:
     section: str | None
     document_rank: dict[str, int | None] = field(default_factory=dict)
     page_rank: dict[str, int | None] = field(default_factory=dict)
+    problem: str = ""
 
 
 @dataclass
@@ -58,6 +62,7 @@ class RetrievalReport:
     scored: int  # cases with a source
     with_page: int  # of those, cases with a page or a section
     without_source: int  # counted apart: nothing to find
+    unmatched: int  # cases whose document or place the index does not hold: scored, as misses
     depth: int
     embedding_model: str
     seconds: float  # encoding the questions (and loading the model, if not yet loaded) and searching
@@ -65,15 +70,15 @@ class RetrievalReport:
     results: list[CaseRanks]
 
 
-def run_retrieval_eval(cases: list[EvalCase], index: ChunkIndex, embedder: Embedder) -> RetrievalReport:
+def run_retrieval_eval(cases: list[EvalCase], problems: list[str], index: ChunkIndex, embedder: Embedder) -> RetrievalReport:
     """Search every case with a source in each mode of `MODES` and score where its document and
-    its page (or section) rank."""
+    its page (or section) rank; `problems` are `check_cases`' findings, one per case."""
     started = time.perf_counter()
     scored = [case for case in cases if case.source]
     vectors = iter(embedder.encode([case.question for case in scored]))
     results = []
-    for case in cases:
-        ranks = CaseRanks(case.question, case.source or None, case.page, case.section)
+    for case, problem in zip(cases, problems, strict=True):
+        ranks = CaseRanks(case.question, case.source or None, case.page, case.section, problem=problem)
         if case.source:
             _rank_case(ranks, case, next(vectors), index)
         results.append(ranks)
@@ -82,6 +87,7 @@ def run_retrieval_eval(cases: list[EvalCase], index: ChunkIndex, embedder: Embed
         scored=len(scored),
         with_page=sum(case.locates() for case in scored),
         without_source=len(cases) - len(scored),
+        unmatched=sum(bool(problem) for problem in problems),
         depth=DEPTH,
         embedding_model=embedder.model_name,
         seconds=round(time.perf_counter() - started, 2),

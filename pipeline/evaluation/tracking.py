@@ -24,6 +24,7 @@ def log_eval(report: EvalReport, settings: Settings, eval_file: Path, artifacts:
     written next to it."""
     params = {**_configuration(settings, report.model_id), **_eval_set(eval_file)}
     metrics = {
+        "unmatched": report.unmatched,
         "hit_at_k": report.hit_at_k,
         "page_hit_at_k": report.page_hit_at_k,
         "not_covered_share": report.not_covered_share,

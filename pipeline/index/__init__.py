@@ -1,9 +1,9 @@
 """Vector indexes behind one protocol (`base.ChunkIndex`); `make_index` picks one by settings."""
 
-from pipeline.index.base import Chunk, ChunkIndex, Hit, SearchMode
+from pipeline.index.base import Chunk, ChunkIndex, Hit, Places, SearchMode
 from pipeline.settings import Settings
 
-__all__ = ["Chunk", "ChunkIndex", "Hit", "SearchMode", "make_index"]
+__all__ = ["Chunk", "ChunkIndex", "Hit", "Places", "SearchMode", "make_index"]
 
 
 def make_index(settings: Settings, dimension: int | None = None) -> ChunkIndex:

@@ -54,6 +54,16 @@ class Hit:
     section: str = ""
 
 
+@dataclass(frozen=True)
+class Places:
+    """Where the chunks of one document lie: each page as (number, printed label) and each
+    section's heading path, as `Chunk` gives them. An evaluation checks against these that the
+    page or section a question expects is one the index holds."""
+
+    pages: frozenset[tuple[int, str]]
+    sections: frozenset[str]
+
+
 class ChunkIndex(Protocol):
     """A persistent index of chunks with dense, keyword and hybrid search."""
 
@@ -89,6 +99,11 @@ class ChunkIndex(Protocol):
 
     def sources(self) -> dict[str, int]:
         """Every indexed document with its number of chunks."""
+
+    def places(self, sources: Sequence[str]) -> dict[str, Places]:
+        """The pages and sections of each of these documents (by exact name; one not indexed is
+        left out), read from what the index keeps beside the vectors: no model, no search, and
+        only these documents' chunks."""
 
     def fingerprints(self) -> dict[str, str]:
         """Every indexed document with the fingerprint it was last written with ("" when none)."""

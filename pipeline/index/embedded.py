@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import IndexUnavailable
-from pipeline.index.base import Chunk, Hit, SearchMode, SourceFilter, checked_chunks, source_names, unit_vector
+from pipeline.index.base import Chunk, Hit, Places, SearchMode, SourceFilter, checked_chunks, source_names, unit_vector
 from pipeline.index.fusion import reciprocal_rank_fusion
 from pipeline.index.snapshot import Snapshot
 from pipeline.index.tantivy_store import TantivyStore
@@ -110,6 +110,10 @@ class EmbeddedIndex:
 
     def sources(self) -> dict[str, int]:
         return {block.source: block.count for block in self._current().blocks.values()}
+
+    def places(self, sources: Sequence[str]) -> dict[str, Places]:
+        snapshot = self._current()
+        return {source: places for source in sources if (places := snapshot.places(source))}
 
     def fingerprints(self) -> dict[str, str]:
         return {block.source: block.fingerprint for block in self._current().blocks.values()}

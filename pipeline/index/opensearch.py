@@ -26,7 +26,7 @@ from opensearchpy.exceptions import (
 from opensearchpy.exceptions import ConnectionError as ConnectionFailed
 
 from pipeline.errors import ConfigError, IndexUnavailable
-from pipeline.index.base import Chunk, Hit, SearchMode, SourceFilter, checked_chunks, source_names, unit_vector
+from pipeline.index.base import Chunk, Hit, Places, SearchMode, SourceFilter, checked_chunks, source_names, unit_vector
 from pipeline.settings import Settings
 
 RETURNED_FIELDS = ["chunk_id", "source", "page", "page_label", "section", "text", "vector"]
@@ -37,6 +37,16 @@ BULK_MAX_RETRIES = 3
 BULK_INITIAL_BACKOFF_S = 1
 # A terms aggregation returns at most this many documents; far more than one deployment holds.
 MAX_SOURCES = 10_000
+# How many distinct (source, page, label, section) combinations `places` reads per request: a
+# composite aggregation pages through them, so a document of any size stays under the bucket limit.
+PLACES_PAGE = 1_000
+PLACE_KEYS = [
+    {"source": {"terms": {"field": "source"}}},
+    {"page": {"terms": {"field": "page"}}},
+    # Chunks indexed before labels and sections were kept have neither: their place counts as "".
+    {"page_label": {"terms": {"field": "page_label", "missing_bucket": True}}},
+    {"section": {"terms": {"field": "section", "missing_bucket": True}}},
+]
 # Every chunk carries its document's fingerprint (see `ChunkIndex.replace_source`) with the number of
 # chunks written with it, as "12:<fingerprint>"; one aggregation over the keyword lists them all, and
 # a document that a failed bulk request left part-written or mixed is seen not to match its count.
@@ -357,6 +367,28 @@ class OpenSearchIndex:
         with self._errors("listing documents"):
             response = self._client.search(index=self._index, body=body)
         return {bucket["key"]: bucket["doc_count"] for bucket in response["aggregations"]["sources"]["buckets"]}
+
+    def places(self, sources: Sequence[str]) -> dict[str, Places]:
+        """A composite aggregation over the chunks of these documents, PLACES_PAGE distinct (source,
+        page, label, section) combinations per request, each request after the last one's key."""
+        names = list(dict.fromkeys(sources))
+        if not names:
+            return {}
+        composite: dict[str, Any] = {"size": PLACES_PAGE, "sources": PLACE_KEYS}
+        found: dict[str, tuple[set[tuple[int, str]], set[str]]] = {}
+        with self._errors("listing the pages and sections of documents"):
+            while True:
+                body = {"size": 0, "query": _source_filter(names), "aggs": {"places": {"composite": composite}}}
+                result = self._client.search(index=self._index, body=body)["aggregations"]["places"]
+                for bucket in result["buckets"]:
+                    key = bucket["key"]
+                    pages, sections = found.setdefault(key["source"], (set(), set()))
+                    pages.add((int(key["page"]), key["page_label"] or ""))
+                    sections.add(key["section"] or "")
+                if not result["buckets"] or "after_key" not in result:
+                    break
+                composite["after"] = result["after_key"]
+        return {source: Places(frozenset(pages), frozenset(sections)) for source, (pages, sections) in found.items()}
 
     def fingerprints(self) -> dict[str, str]:
         """One aggregation of the stamps (FINGERPRINT_FIELD) per document. A document gets its

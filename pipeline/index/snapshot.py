@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import tantivy
 
-from pipeline.index.base import Chunk, Hit
+from pipeline.index.base import Chunk, Hit, Places
 from pipeline.index.partitions import Partitions
 from pipeline.index.tantivy_store import source_key
 
@@ -133,6 +133,18 @@ class Snapshot:
             if len(rows) >= k:
                 return _best(self.vectors, rows, query_vector, k)
         return _best(self.vectors, slice(0, len(self.vectors)), query_vector, k)
+
+    def places(self, source: str) -> Places | None:
+        """The pages and sections of `source`'s rows (one slice, since rows are grouped by source);
+        None when it is not indexed."""
+        block = self.block(source)
+        if block is None:
+            return None
+        rows = slice(block.start, block.start + block.count)
+        return Places(
+            pages=frozenset(zip(self.pages[rows], self.page_labels[rows])),
+            sections=frozenset(self.sections[rows]),
+        )
 
     def row(self, key: int, position: int) -> int:
         """The row of a keyword hit; the searcher and the blocks come from one commit."""
