@@ -36,7 +36,8 @@ BY_SECTION = {".md", ".markdown", ".html", ".htm"}  # formats cited by heading, 
 # Raised whenever reading a format gives different text for the same file, so that ingestion reads
 # files again instead of skipping them as unchanged (part of `ingest.file_fingerprint`).
 # 2: HTML navigation (<nav>, role="navigation") is no longer text.
-READER_VERSION = 2
+# 3: HTML processing instructions (an XHTML page's <?xml ...?>) and CDATA sections are no longer text.
+READER_VERSION = 3
 
 
 @dataclass(frozen=True)
