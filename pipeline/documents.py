@@ -17,6 +17,7 @@ that draw an image but hold no text are scans: named in a note, or read by OCR o
 
 import codecs
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,12 @@ from pipeline.html_text import html_text
 from pipeline.normalise import normalise
 from pipeline.ocr import ocr_pages
 from pipeline.sections import split_sections
+
+# pypdf logs what it works around in a damaged PDF ("EOF marker not found") as warnings that name no
+# file; with logging not configured, Python prints them as bare lines. Ingestion reports a PDF it
+# cannot read by name, so pypdf gets the handler that Python's logging guide asks libraries to add:
+# its warnings show only where an application configures logging.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm"}
 BY_SECTION = {".md", ".markdown", ".html", ".htm"}  # formats cited by heading, not page

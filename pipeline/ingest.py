@@ -101,7 +101,9 @@ class TokenSplitter:
         self.overlap_tokens = overlap_tokens
         # The library measures every word of a long paragraph on its own; words repeat, so a cache
         # makes splitting several times faster (as `from_huggingface_tokenizer` does, but cached).
-        self._count = lru_cache(maxsize=1 << 16)(lambda piece: len(tokenizer.tokenize(piece)))
+        # Texts longer than the model reads are measured on purpose, to be cut: `verbose=False`
+        # keeps transformers from warning that they are too long for the model.
+        self._count = lru_cache(maxsize=1 << 16)(lambda piece: len(tokenizer.tokenize(piece, verbose=False)))
         self._pieces = RecursiveCharacterTextSplitter(
             chunk_size=max(1, overlap_tokens // 2) if overlap_tokens else chunk_tokens,
             chunk_overlap=0,

@@ -16,6 +16,7 @@ from pipeline import ingest
 from pipeline.ingest import IngestProgress, TokenSplitter, ingest_files, make_splitter
 from pipeline.retriever import IndexRetriever
 from pipeline.settings import get_settings
+from pipeline.wiring import make_embedder
 from tests.documents_factory import write_encrypted_pdf, write_labelled_pdf, write_pdf, write_scanned_pdf
 
 
@@ -242,6 +243,26 @@ def test_cli_ingest_summary_and_delete(tmp_path: Path):
     result = runner.invoke(app, ["ingest", "--delete", "nothing-like-it.html"])
     assert result.exit_code == 1
     assert "No document named 'nothing-like-it.html' is indexed; `plumb index sources` lists them." in result.output
+
+
+def test_ingest_prints_no_stray_library_warnings(tmp_path: Path):
+    """transformers' "Token indices sequence length is longer..." (the chunker measures long texts
+    on purpose) and pypdf's bare "EOF marker not found" (the skip line names the broken file)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    paragraph = " ".join(f"Requirement {n} applies to anchor bolts of bay {n}." for n in range(80))
+    (docs / "long.md").write_text(f"# Bolts\n\n{paragraph}\n")  # the splitter measures the paragraph whole
+    make_embedder(get_settings()).dimension  # the ONNX export, which logs on its own, is done here
+    code = "from pipeline.cli import app\napp(['ingest', 'docs'])\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Skipped broken.pdf: cannot be read" in done.stdout, done.stdout
+    assert "Token indices sequence length" not in done.stderr, done.stderr
+    assert "EOF marker" not in done.stderr, done.stderr
 
 
 def test_one_file_ingested_from_three_working_directories_is_one_source(tmp_path: Path, monkeypatch):
