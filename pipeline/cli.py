@@ -22,7 +22,7 @@ from pipeline.training.command import dpo_command, grpo_command, kto_command, re
 if TYPE_CHECKING:
     from pipeline.evaluation.evaluate import EvalCase
     from pipeline.index import ChunkIndex
-    from pipeline.ingest import DocumentFile
+    from pipeline.ingest import DocumentFile, IngestSummary
     from pipeline.shards import Shard
 
 app = typer.Typer(help="Plumbline: document Q&A with page-exact citations that learns from feedback.", no_args_is_help=True)
@@ -108,7 +108,8 @@ def ingest(
         str, typer.Option("--collection", help="Name the documents NAME/<path below the folder given>.")
     ] = "",
     delete: Annotated[
-        str | None, typer.Option("--delete", help="Remove this document, named as citations and `plumb index sources` show it.")
+        list[str] | None,
+        typer.Option("--delete", help="Remove this document, named as citations and `plumb index sources` show it."),
     ] = None,
     ocr: Annotated[bool, typer.Option("--ocr", help="Read scanned PDF pages (no text layer) with Tesseract OCR.")] = False,
     shard: Annotated[
@@ -120,38 +121,36 @@ def ingest(
     by its path below the folder given (a file given alone: its file name; an S3 object: its key
     below the prefix), after --collection if set; a file unchanged since it was last ingested with
     the same settings is skipped."""
-    run(_ingest, paths or [], collection, delete, ocr, shard)
+    run(_ingest, paths or [], collection, delete or [], ocr, shard)
 
 
-def _ingest(paths: list[str], collection: str, delete: str | None, ocr: bool, shard: str | None) -> None:
-    from tqdm import tqdm
+# Ingestion writes whole files a group at a time (`ingest.ingest_files`) and skips unchanged ones.
+STOPPED = "Stopped: the files indexed so far are kept whole; run the same command again to go on from there."
 
-    from pipeline.ingest import ingest_files, make_splitter
+
+def _ingest(paths: list[str], collection: str, delete: list[str], ocr: bool, shard: str | None) -> None:
+    from pipeline.interrupts import stopped_by_sigterm
     from pipeline.ocr import require_tesseract
+    from pipeline.s3_documents import is_s3_url
     from pipeline.shards import parse_shard
-    from pipeline.wiring import make_embedder, open_index, open_originals
 
     share = parse_shard(shard) if shard else None
     if ocr:
         require_tesseract()
-    if not delete and not paths:
+    if delete:
+        _delete(delete, paths)
+        return
+    if not paths:
         fail("Give files or folders to ingest, or --delete NAME.")
-    # Listed before the model loads, so that a wrong path or bucket is reported at once.
-    files = [] if delete else _documents(paths, collection, share)
-    settings = get_settings()
-    embedder = make_embedder(settings)
-    index = open_index(settings, None if delete else embedder)  # a delete needs no model
+    whole = any(is_s3_url(path) or Path(path).is_dir() for path in paths)
     try:
-        if delete:
-            _delete(index, delete)
-            open_originals(settings).delete(delete)
-            return
-        splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
-        with tqdm(total=0, unit="chunk", desc="Reading") as bar:
-            summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr,
-                                   originals=open_originals(settings))
-    finally:
-        index.close()
+        with stopped_by_sigterm():
+            # Listed before the model loads, so that a wrong path or bucket is reported at once.
+            files = _documents(paths, collection, share)
+            summary, unlisted = _index_files(files, ocr, collection if whole else None, share)
+    except KeyboardInterrupt:
+        console.print(STOPPED)
+        raise typer.Exit(130) from None
     for reason in summary.skipped:
         console.print(f"[yellow]Skipped[/yellow] {escape(reason)}")
     for note in summary.notes:
@@ -162,6 +161,51 @@ def _ingest(paths: list[str], collection: str, delete: str | None, ocr: bool, sh
         f"unreadable, skipped: {len(summary.skipped)}; "
         f"{summary.cut} chunks too long for the embedding model (cut)."
     )
+    if summary.emptied:
+        console.print(
+            f"Removed the earlier text of {len(summary.emptied)} files that now hold none: {_few(summary.emptied)}.",
+            markup=False,
+        )
+    if unlisted:
+        under = f" under {collection.strip('/')}/" if collection.strip("/") else ""
+        console.print(
+            f"{len(unlisted)} indexed documents{under} are not in the folders given: {_few(unlisted)}; "
+            "if they were renamed or removed, `plumb ingest --delete NAME` removes each.",
+            markup=False,
+        )
+
+
+def _index_files(
+    files: "list[DocumentFile]", ocr: bool, collection: str | None, share: "Shard | None"
+) -> "tuple[IngestSummary, list[str]]":
+    """Ingest `files` with a progress bar; returns the summary and, when `collection` is not None
+    (the files list whole folders), the indexed documents under it that they no longer hold
+    (`ingest.unlisted_sources`; of `share`'s documents only)."""
+    from tqdm import tqdm
+
+    from pipeline.ingest import ingest_files, make_splitter, unlisted_sources
+    from pipeline.wiring import make_embedder, open_index, open_originals
+
+    settings = get_settings()
+    embedder = make_embedder(settings)
+    index = open_index(settings, embedder)
+    try:
+        splitter = make_splitter(embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        with tqdm(total=0, unit="chunk", desc="Reading") as bar:
+            summary = ingest_files(files, index, embedder, splitter, progress=lambda state: _show(bar, state), ocr=ocr,
+                                   originals=open_originals(settings))
+        if collection is None:
+            return summary, []
+        indexed = [source for source in index.sources() if share is None or share.holds(source)]
+        return summary, unlisted_sources(indexed, files, collection)
+    finally:
+        index.close()
+
+
+def _few(names: list[str], shown: int = 5) -> str:
+    """The first `shown` names, and how many more there are."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _documents(paths: list[str], collection: str, share: "Shard | None") -> "list[DocumentFile]":
@@ -183,16 +227,42 @@ def _documents(paths: list[str], collection: str, share: "Shard | None") -> "lis
     return mine
 
 
-def _delete(index, name: str) -> None:
-    """Remove the document named exactly `name`, or fail naming the closest indexed names."""
+def _delete(names: list[str], paths: list[str]) -> None:
+    """Remove the document named exactly `names[0]`, loading no model, or fail naming the closest
+    indexed names; refused, deleting nothing, when given more than one name or any path."""
+    from pipeline.wiring import open_index, open_originals
+
+    extra = [*names[1:], *paths]
+    if extra:
+        fail(escape(
+            f"--delete removes one document and takes no other names or paths (also given: "
+            f"{', '.join(map(repr, extra))}); nothing was deleted: run it once per document."
+        ))
+    name = names[0]
+    settings = get_settings()
+    index = open_index(settings)
+    try:
+        removed = index.delete_source(name)
+        if not removed:
+            close = _closest(name, list(index.sources()))
+            hint = f"did you mean {', '.join(map(repr, close))}?" if close else "`plumb index sources` lists them."
+            fail(escape(f"No document named {name!r} is indexed; {hint}"))
+    finally:
+        index.close()
+    open_originals(settings).delete(name)
+    console.print(f"Removed {name} ({removed} chunks).", markup=False)
+
+
+def _closest(name: str, names: list[str]) -> list[str]:
+    """Up to three of `names` closest to `name`, ignoring case: a name typed in other capitals
+    (`PY/JSON.HTML`) finds its document as surely as one with a typo does."""
     from difflib import get_close_matches
 
-    removed = index.delete_source(name)
-    if not removed:
-        close = get_close_matches(name, list(index.sources()), n=3)
-        hint = f"did you mean {', '.join(map(repr, close))}?" if close else "`plumb index sources` lists them."
-        fail(escape(f"No document named {name!r} is indexed; {hint}"))
-    console.print(f"Removed {name} ({removed} chunks).", markup=False)
+    by_lower: dict[str, list[str]] = {}
+    for known in names:
+        by_lower.setdefault(known.lower(), []).append(known)
+    close = get_close_matches(name.lower(), list(by_lower), n=3)
+    return [known for lower in close for known in by_lower[lower]][:3]
 
 
 def _show(bar, state) -> None:

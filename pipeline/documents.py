@@ -17,6 +17,7 @@ that draw an image but hold no text are scans: named in a note, or read by OCR o
 
 import codecs
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,18 +26,25 @@ from charset_normalizer import from_bytes
 from pypdf import PageObject, PdfReader
 from pypdf.errors import PdfReadError
 
-from pipeline.errors import IngestError
+from pipeline.errors import IngestError, NoTextError
 from pipeline.html_text import html_text
 from pipeline.normalise import normalise
 from pipeline.ocr import ocr_pages
 from pipeline.sections import split_sections
+
+# pypdf logs what it works around in a damaged PDF ("EOF marker not found") as warnings that name no
+# file; with logging not configured, Python prints them as bare lines. Ingestion reports a PDF it
+# cannot read by name, so pypdf gets the handler that Python's logging guide asks libraries to add:
+# its warnings show only where an application configures logging.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm"}
 BY_SECTION = {".md", ".markdown", ".html", ".htm"}  # formats cited by heading, not page
 # Raised whenever reading a format gives different text for the same file, so that ingestion reads
 # files again instead of skipping them as unchanged (part of `ingest.file_fingerprint`).
 # 2: HTML navigation (<nav>, role="navigation") is no longer text.
-READER_VERSION = 2
+# 3: HTML processing instructions (an XHTML page's <?xml ...?>) and CDATA sections are no longer text.
+READER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,8 @@ def read_document(path: Path, ocr: bool = False, source: str = "") -> Document:
     """The non-empty pages of one document, cited as `source` (default: the file name; see
     `find_files`). PDF pages that draw an image but hold no text (scans without a text layer) are
     read by OCR when `ocr` is set, else named in a note; a note also names the pages OCR read.
-    IngestError when the document cannot be read, holds no text, or its name is not UTF-8."""
+    IngestError when the document cannot be read or its name is not UTF-8; NoTextError, one of
+    them, when it was read and holds no text."""
     source = _utf8(source or path.name)
     try:
         texts, pictured, labels = _raw_texts(path, source)
@@ -143,9 +152,9 @@ def read_document(path: Path, ocr: bool = False, source: str = "") -> Document:
         pages = _sections(pages)
     notes = _scan_notes(source, without_text, ocr)
     if not pages and without_text and not ocr:
-        raise IngestError(notes[0])
+        raise NoTextError(notes[0])
     if not pages:
-        raise IngestError(f"{source}: holds no text (empty, or a PDF without a text layer).")
+        raise NoTextError(f"{source}: holds no text (empty, or a PDF without a text layer).")
     return Document(pages, notes)
 
 

@@ -75,7 +75,8 @@ class Embedder:
         """How many of `texts` are longer than the model reads, so only their beginning is encoded."""
         if not texts:
             return 0
-        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        # measured on purpose: verbose=False keeps transformers from warning that a text is too long
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
         return sum(length > self.max_tokens for length in lengths)
 
     def encode(self, texts: list[str]) -> np.ndarray:

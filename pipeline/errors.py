@@ -14,6 +14,10 @@ class IngestError(PlumbError):
     """A document could not be read; ingestion skips it and goes on."""
 
 
+class NoTextError(IngestError):
+    """A document was read and holds no text: ingestion removes the text indexed for it before."""
+
+
 class IndexUnavailable(PlumbError):
     """The vector index cannot be reached or opened."""
 

@@ -14,6 +14,11 @@ Link targets and images are dropped and their text kept: a URL is not something 
 Permalink marks (a link to a place on the same page whose whole text is "¶", "§" or "#", as Sphinx and
 MkDocs put after each heading) are dropped: pages show them only under the mouse.
 Line breaks in the source are spaces, as in a browser, so a paragraph is one line.
+Nor does a browser show the markup that is not elements: processing instructions (the
+`<?xml version="1.0" ...?>` an XHTML page starts with), the doctype, comments and CDATA sections.
+markdownify drops comments and the doctype but writes a processing instruction out as text (every
+page of PostgreSQL's XHTML documentation began `xml version="1.0" encoding="UTF-8" ...`), so all of
+them are removed from the parsed tree.
 
 Library: markdownify (MIT, maintained, built on BeautifulSoup, which reads the page here anyway).
 Compared on the same page: inscriptis lays tables out in aligned columns but split a row whose cell
@@ -25,10 +30,11 @@ attribute or <noscript>, so those are removed from the parsed tree before conver
 
 import re
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, CData, Comment, Declaration, Doctype, ProcessingInstruction, Tag
 from markdownify import ATX, MarkdownConverter
 
 _NOT_SHOWN = ["head", "title", "script", "style", "noscript", "template", "nav"]
+_NOT_TEXT = (ProcessingInstruction, Declaration, Doctype, Comment, CData)
 _PERMALINK_MARKS = {"¶", "§", "#"}
 _HIDING_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
 _CONVERTER = MarkdownConverter(
@@ -47,6 +53,8 @@ def html_text(html: str) -> str:
     soup = BeautifulSoup(html, "html.parser")
     for element in soup.find_all(_is_hidden):
         element.decompose()
+    for markup in soup.find_all(string=lambda node: isinstance(node, _NOT_TEXT)):
+        markup.extract()
     return _CONVERTER.convert_soup(soup)
 
 

@@ -10,12 +10,17 @@ A file whose bytes and chunk settings are those it was last ingested with is ski
 keeps each document's fingerprint (`file_fingerprint`), so a re-run in another process, or an
 ingest worker, knows it too. A document is a local file (`documents.SourceFile`) or an object in S3
 (`s3_documents.S3Document`); both are a `DocumentFile`.
+
+The index shows what the last read of each file found. A file indexed before that is read again and
+now holds no text (emptied, or a scanned PDF read again without OCR) loses its earlier chunks. One
+that cannot be read (an I/O or permission error, a broken or encrypted PDF) keeps them, and the
+summary says so: what it holds now is unknown, and a file caught half-copied would otherwise vanish.
 """
 
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -26,7 +31,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from pipeline.documents import READER_VERSION, Document, Page
 from pipeline.embeddings import Embedder
-from pipeline.errors import ConfigError, IngestError
+from pipeline.errors import ConfigError, IngestError, NoTextError
 from pipeline.index import Chunk, ChunkIndex
 from pipeline.originals import OriginalStore
 
@@ -43,6 +48,7 @@ class IngestSummary:
     seconds: float = 0.0
     cut: int = 0  # chunks longer than the embedding model reads: their ends are not searchable by meaning
     skipped: list[str] = field(default_factory=list)
+    emptied: list[str] = field(default_factory=list)  # indexed files that now hold no text: their chunks were removed
     notes: list[str] = field(default_factory=list)  # about files indexed in part (pages with no text layer)
 
 
@@ -101,7 +107,9 @@ class TokenSplitter:
         self.overlap_tokens = overlap_tokens
         # The library measures every word of a long paragraph on its own; words repeat, so a cache
         # makes splitting several times faster (as `from_huggingface_tokenizer` does, but cached).
-        self._count = lru_cache(maxsize=1 << 16)(lambda piece: len(tokenizer.tokenize(piece)))
+        # Texts longer than the model reads are measured on purpose, to be cut: `verbose=False`
+        # keeps transformers from warning that they are too long for the model.
+        self._count = lru_cache(maxsize=1 << 16)(lambda piece: len(tokenizer.tokenize(piece, verbose=False)))
         self._pieces = RecursiveCharacterTextSplitter(
             chunk_size=max(1, overlap_tokens // 2) if overlap_tokens else chunk_tokens,
             chunk_overlap=0,
@@ -200,8 +208,9 @@ def ingest_files(
 ) -> IngestSummary:
     """Ingest `files` (see `documents.find_files`). A file whose fingerprint (`file_fingerprint`)
     is the one the index holds for its source is counted in `unchanged` and not read; a changed one
-    replaces its source's chunks. A document that cannot be read is recorded in `skipped` with the
-    reason and the run goes on; `progress` is called after each file is read
+    replaces its source's chunks. A document that cannot be read or holds no text is recorded in
+    `skipped` with the reason and the run goes on; one indexed before that now holds no text loses
+    its chunks (and its original) and is named in `emptied`; `progress` is called after each file is read
     and after each encoding batch (`embedder.batch_size` chunks). Files are read and split one by
     one, then encoded and indexed in groups of about ENCODE_GROUP_CHUNKS chunks, one index write
     per group (in the embedded index, one commit); each file's chunks are replaced in one step.
@@ -231,26 +240,49 @@ def ingest_files(
     return summary
 
 
+def unlisted_sources(indexed: Iterable[str], files: Sequence[DocumentFile], collection: str) -> list[str]:
+    """The `indexed` documents under `collection` (all of them when it is "") that `files`, the
+    listing of whole folders, does not hold, sorted: files renamed or removed since they were
+    ingested, or, without a collection, documents ingested from elsewhere. Never deleted here: a
+    folder listed in part (a disk not mounted, a permission changed) would lose its documents."""
+    collection = collection.strip("/")
+    prefix = f"{collection}/" if collection else ""
+    listed = {file.source for file in files}
+    return sorted(source for source in indexed if source.startswith(prefix) and source not in listed)
+
+
 def _parse(
     file: DocumentFile, known: str | None, embedder: Embedder, splitter: TokenSplitter, ocr: bool, summary: IngestSummary
 ) -> ParsedFile | None:
     """`file` read and split; None when its fingerprint is `known` (counted in `summary.unchanged`)
-    or it cannot be read (the reason added to `summary.skipped`)."""
+    or it cannot be read (the reason added to `summary.skipped`). A file that `known` says is indexed
+    and that now holds no text is parsed as no pages, so its chunks are replaced by none."""
     try:
         fingerprint = file_fingerprint(file, embedder, splitter, ocr)
     except OSError as exc:
-        summary.skipped.append(f"{file.source}: cannot be read ({exc}).")
+        summary.skipped.append(_skipped(f"{file.source}: cannot be read ({exc}).", known))
         return None
     if fingerprint == known:
         summary.unchanged += 1
         return None
     try:
         document = file.read(ocr)
-    except IngestError as exc:
+    except NoTextError as exc:
         summary.skipped.append(str(exc))
+        if known is None:
+            return None
+        summary.emptied.append(file.source)
+        return ParsedFile(file, fingerprint, [], [])
+    except IngestError as exc:
+        summary.skipped.append(_skipped(str(exc), known))
         return None
     summary.notes.extend(document.notes)
     return ParsedFile(file, fingerprint, document.pages, split_pages(document.pages, splitter))
+
+
+def _skipped(reason: str, known: str | None) -> str:
+    """The reason a file was skipped, saying that its earlier text stays when it is indexed."""
+    return reason if known is None else f"{reason} Its earlier text stays indexed."
 
 
 def _index_group(
@@ -280,6 +312,8 @@ def _index_group(
             for (cid, page, text), vector in zip(parsed.pieces, mine, strict=True)
         ]
         documents[parsed.file.source] = chunks
+        if not chunks:  # an indexed file that now holds no text (`_parse`): its chunks go
+            continue
         summary.files += 1
         summary.pages += len({page.page for page in parsed.pages})  # a page may hold several sections
         summary.chunks += len(chunks)
@@ -288,7 +322,10 @@ def _index_group(
     index.replace_sources(documents, {parsed.file.source: parsed.fingerprint for parsed in group})
     if originals:
         for parsed in group:
-            _keep_original(parsed.file, originals, summary)
+            if parsed.pieces:
+                _keep_original(parsed.file, originals, summary)
+            else:
+                originals.delete(parsed.file.source)
     return state
 
 

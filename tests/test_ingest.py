@@ -10,12 +10,14 @@ from typer.testing import CliRunner
 
 from pipeline.chain import _citation
 from pipeline.cli import _ingest_samples_if_empty, app
-from pipeline.documents import find_files
+from pipeline.documents import SourceFile, find_files
 from pipeline.errors import ConfigError
 from pipeline import ingest
-from pipeline.ingest import IngestProgress, TokenSplitter, ingest_files, make_splitter
+from pipeline.ingest import IngestProgress, TokenSplitter, ingest_files, make_splitter, unlisted_sources
 from pipeline.retriever import IndexRetriever
 from pipeline.settings import get_settings
+from pipeline.shards import parse_shard
+from pipeline.wiring import make_embedder, open_originals
 from tests.documents_factory import write_encrypted_pdf, write_labelled_pdf, write_pdf, write_scanned_pdf
 
 
@@ -177,6 +179,44 @@ def test_bad_files_are_skipped_by_name_and_the_run_goes_on(tmp_path: Path, index
     assert [reason.split(":")[0] for reason in summary.skipped] == ["locked.pdf", "empty.md", "broken.pdf"]
 
 
+def test_a_file_that_now_holds_no_text_loses_its_earlier_chunks(tmp_path: Path, index, embedder, splitter):
+    """Emptied, or a scan read again without OCR: the index shows what this read found, so the
+    earlier chunks and the kept original go, and the summary names the file."""
+    spec = tmp_path / "spec.md"
+    spec.write_text("Cure concrete for 7 days.")
+    scan = write_scanned_pdf(tmp_path / "soil.pdf", ["Groundwater was met at 12 feet."], scanned={1})
+    (tmp_path / "keep.md").write_text("Frost depth is 42 inches.")
+    files = find_files([spec, scan, tmp_path / "keep.md"])
+    originals = open_originals(get_settings())
+    ingest_files(files, index, embedder, splitter, ocr=True, originals=originals)
+    assert set(index.sources()) == {"spec.md", "soil.pdf", "keep.md"}
+    spec.write_text("")
+    summary = ingest_files(files, index, embedder, splitter, originals=originals)
+    assert summary.emptied == ["spec.md", "soil.pdf"]
+    assert [reason.split(":")[0] for reason in summary.skipped] == ["spec.md", "soil.pdf"]
+    assert (summary.files, summary.unchanged, summary.chunks) == (0, 1, 0)
+    assert list(index.sources()) == ["keep.md"]
+    assert [hit.source for hit in _hits(index, embedder, "cure concrete groundwater", mode="dense")] == ["keep.md"]
+    assert not originals.has("spec.md") and not originals.has("soil.pdf") and originals.has("keep.md")
+    assert ingest_files(files, index, embedder, splitter).emptied == []  # nothing indexed is left to remove
+
+
+def test_an_indexed_file_that_cannot_be_read_keeps_its_earlier_text(tmp_path: Path, index, embedder, splitter):
+    """Gone between listing and reading (an I/O error), or now a broken PDF: what it holds is not
+    known, so its chunks stay and its skip line says so."""
+    spec = tmp_path / "spec.md"
+    spec.write_text("Cure concrete for 7 days.")
+    pdf = write_pdf(tmp_path / "criteria.pdf", ["The basic wind speed is 120 mph."])
+    files = find_files([spec, pdf])
+    ingest_files(files, index, embedder, splitter)
+    spec.unlink()
+    pdf.write_bytes(b"%PDF-1.7 garbage")
+    summary = ingest_files(files, index, embedder, splitter)
+    assert summary.emptied == [] and index.sources() == {"spec.md": 1, "criteria.pdf": 1}
+    assert [reason.split(":")[0] for reason in summary.skipped] == ["spec.md", "criteria.pdf"]
+    assert all(reason.endswith(". Its earlier text stays indexed.") for reason in summary.skipped), summary.skipped
+
+
 def test_files_encoded_together_keep_their_own_vectors(tmp_path: Path, index, embedder, monkeypatch, splitter):
     """Several files share one encode call (and, with a small group, several groups run): every
     chunk must still carry its own vector, and progress must count every file and chunk."""
@@ -242,6 +282,92 @@ def test_cli_ingest_summary_and_delete(tmp_path: Path):
     result = runner.invoke(app, ["ingest", "--delete", "nothing-like-it.html"])
     assert result.exit_code == 1
     assert "No document named 'nothing-like-it.html' is indexed; `plumb index sources` lists them." in result.output
+
+
+def test_delete_refuses_other_names_or_paths_and_deletes_nothing(tmp_path: Path, index, embedder, splitter):
+    (tmp_path / "a.md").write_text("Frost depth is 42 inches.")
+    (tmp_path / "b.md").write_text("The basic wind speed is 120 mph.")
+    ingest_files(find_files([tmp_path / "a.md", tmp_path / "b.md"]), index, embedder, splitter)
+    index.close()
+    for args in (["--delete", "a.md", "b.md"], ["--delete", "a.md", "--delete", "b.md"]):
+        result = CliRunner().invoke(app, ["ingest", *args])
+        assert result.exit_code == 1, result.output
+        assert (
+            "--delete removes one document and takes no other names or paths (also given: 'b.md'); "
+            "nothing was deleted: run it once per document."
+        ) in result.output
+    assert CliRunner().invoke(app, ["index", "sources"]).output.split() == ["1", "a.md", "1", "b.md"]
+
+
+def test_delete_suggests_indexed_names_whatever_their_case(tmp_path: Path, index, embedder, splitter):
+    (tmp_path / "json.html").write_text("<h1>json</h1><p>Encode and decode JSON.</p>")
+    ingest_files(find_files([tmp_path / "json.html"], collection="py"), index, embedder, splitter)
+    index.close()
+    for typed in ("PY/JSON.HTML", "Py/Json.html", "py/jsn.html"):
+        result = CliRunner().invoke(app, ["ingest", "--delete", typed])
+        assert result.exit_code == 1
+        assert f"No document named {typed!r} is indexed; did you mean 'py/json.html'?" in result.output, result.output
+
+
+def test_unlisted_sources_are_the_indexed_ones_under_the_collection_a_listing_lacks():
+    listed = [SourceFile(Path("docs/b.md"), "specs/b.md")]
+    indexed = ["specs/a.md", "specs/b.md", "specs/sub/c.md", "other/d.md", "e.md"]
+    assert unlisted_sources(indexed, listed, "specs") == ["specs/a.md", "specs/sub/c.md"]
+    assert unlisted_sources(indexed, listed, "/specs/") == ["specs/a.md", "specs/sub/c.md"]
+    assert unlisted_sources(indexed, listed, "") == ["e.md", "other/d.md", "specs/a.md", "specs/sub/c.md"]
+
+
+def test_cli_names_documents_no_longer_in_the_folder_and_files_that_lost_their_text(tmp_path: Path):
+    """Renamed, removed and emptied files of a folder ingested again: the emptied file's text goes,
+    the others are named (never deleted) with how to remove them; documents of another collection
+    or another shard are not named, nor after a file given alone."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    for name in ("a.md", "b.md", "sub/c.md", "keep.md"):
+        (docs / name).write_text(f"Text of {name}.")
+    (tmp_path / "other.md").write_text("Another collection's text.")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", "--collection", "specs", "docs"]).exit_code == 0
+    assert runner.invoke(app, ["ingest", "--collection", "misc", "other.md"]).exit_code == 0
+    (docs / "b.md").rename(docs / "b2.md")
+    (docs / "sub" / "c.md").unlink()
+    (docs / "a.md").write_text("")
+    result = runner.invoke(app, ["ingest", "--collection", "specs", "docs"])
+    assert result.exit_code == 0, result.output
+    assert "Removed the earlier text of 1 files that now hold none: specs/a.md." in result.output
+    assert (
+        "2 indexed documents under specs/ are not in the folders given: specs/b.md, specs/sub/c.md; "
+        "if they were renamed or removed, `plumb ingest --delete NAME` removes each."
+    ) in result.output
+    sources = runner.invoke(app, ["index", "sources"]).output.split()[1::2]
+    assert sources == ["misc/other.md", "specs/b.md", "specs/b2.md", "specs/keep.md", "specs/sub/c.md"]
+    alone = runner.invoke(app, ["ingest", "--collection", "specs", "docs/b2.md"])
+    assert "not in the folders given" not in alone.output, alone.output
+    assert all(parse_shard("1/2").holds(name) for name in ("specs/b.md", "specs/sub/c.md"))
+    first = runner.invoke(app, ["ingest", "--shard", "1/2", "--collection", "specs", "docs"])
+    assert "2 indexed documents under specs/ are not in the folders given" in first.output, first.output
+    second = runner.invoke(app, ["ingest", "--shard", "2/2", "--collection", "specs", "docs"])
+    assert "not in the folders given" not in second.output, second.output
+
+
+def test_ingest_prints_no_stray_library_warnings(tmp_path: Path):
+    """transformers' "Token indices sequence length is longer..." (the chunker measures long texts
+    on purpose) and pypdf's bare "EOF marker not found" (the skip line names the broken file)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    paragraph = " ".join(f"Requirement {n} applies to anchor bolts of bay {n}." for n in range(80))
+    (docs / "long.md").write_text(f"# Bolts\n\n{paragraph}\n")  # the splitter measures the paragraph whole
+    make_embedder(get_settings()).dimension  # the ONNX export, which logs on its own, is done here
+    code = "from pipeline.cli import app\napp(['ingest', 'docs'])\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Skipped broken.pdf: cannot be read" in done.stdout, done.stdout
+    assert "Token indices sequence length" not in done.stderr, done.stderr
+    assert "EOF marker" not in done.stderr, done.stderr
 
 
 def test_one_file_ingested_from_three_working_directories_is_one_source(tmp_path: Path, monkeypatch):

@@ -10,8 +10,6 @@ model, its TRL trainer).
 import math
 import os
 import shutil
-import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from typing import Any
 from uuid import uuid4
 
 from pipeline.errors import ConfigError
+from pipeline.interrupts import stopped_by_sigterm
 from pipeline.settings import Settings
 from pipeline.training.config import JobConfig
 from pipeline.training.data import ExportFolder
@@ -109,26 +108,6 @@ def tracked(
         run.folder = run.final
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-@contextmanager
-def stopped_by_sigterm() -> Iterator[None]:
-    """Within the block SIGTERM (`timeout`, `docker stop`, AWS Batch ending a job) raises
-    KeyboardInterrupt as Ctrl-C does. By default it ends Python at once: the MLflow run would stay
-    RUNNING forever and the staging folder, checkpoints and all, would stay on disk. Signal handlers
-    belong to the main thread; elsewhere the block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def is_main_process() -> bool:
