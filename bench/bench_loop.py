@@ -1,7 +1,7 @@
 """The whole loop on a document set and its questions, ending in base vs tuned on held-out questions.
 
     .venv/bin/python bench/bench_loop.py --docs DIR --questions FILE.jsonl [--files LIST] [--held-out 0.3] [--users 3] [--work DIR]
-        [--trl JOB:NAME=VALUE ...]
+        [--trl JOB:NAME=VALUE ...] [--jobs sft dpo]
 
 `--questions` is an eval file (`plumb eval`'s format: question, reference, source, page or section).
 Steps, each a `plumb` command run in this process against a data folder under `--work`:
@@ -26,7 +26,7 @@ Steps, each a `plumb` command run in this process against a data folder under `-
    answer the base model wrote.
 5. Training, each LoRA on the packaged model, each registering the version it writes
    (`plumb-chat/N`): `plumb train sft EXPORT` (the `sft` rows) and `plumb train dpo EXPORT` (the
-   `preference` rows).
+   `preference` rows), or those `--jobs` names.
 6. For each tuned version, `plumb eval compare held-out.jsonl --a MODEL_VERSION=base --b
    MODEL_VERSION=plumb-chat/N` and the goal: the tuned version's SAS and judge differences have
    their 95% intervals above zero, and it wins more than it loses.
@@ -168,7 +168,9 @@ def figures(job: str, tuned: str, report: dict, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def main(docs: Path, questions: Path, files: Path | None, held_out: float, users: int, work: Path, trl: list[str]) -> None:
+def main(
+    docs: Path, questions: Path, files: Path | None, held_out: float, users: int, work: Path, trl: list[str], jobs: list[str]
+) -> None:
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     os.environ["PLUMB_DATA_DIR"] = str(work / "data")
@@ -191,7 +193,7 @@ def main(docs: Path, questions: Path, files: Path | None, held_out: float, users
                 "--settle-seconds", "0", "--max-tokens", str(MAX_TOKENS),
             )
     export = next(path.parent for path in (work / "export").glob("*/manifest.json"))
-    tuned = {job: train(job, export, trl) for job in ("sft", "dpo")}
+    tuned = {job: train(job, export, trl) for job in jobs}
     for job, version in tuned.items():
         evaluate(job, version, held, work)
     print("wall seconds per step:")
@@ -211,5 +213,6 @@ if __name__ == "__main__":
         "--trl", action="append", default=[], metavar="JOB:NAME=VALUE",
         help="A TRL option for one training job, as `plumb train --trl` takes it (sft:num_train_epochs=3).",
     )
+    parser.add_argument("--jobs", nargs="+", choices=("sft", "dpo"), default=["sft", "dpo"], help="The training jobs to run.")
     args = parser.parse_args()
-    main(args.docs, args.questions, args.files, args.held_out, args.users, args.work, args.trl)
+    main(args.docs, args.questions, args.files, args.held_out, args.users, args.work, args.trl, args.jobs)
