@@ -158,7 +158,7 @@ def _ingest(paths: list[str], collection: str, delete: list[str], ocr: bool, sha
     console.print(
         f"Ingested {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
         f"in {summary.seconds:.1f} s; unchanged, skipped: {summary.unchanged}; "
-        f"unreadable, skipped: {len(summary.skipped)}; "
+        f"unreadable or without text, skipped: {len(summary.skipped)}; "
         f"{summary.cut} chunks too long for the embedding model (cut)."
     )
     if summary.emptied:

@@ -44,7 +44,8 @@ BY_SECTION = {".md", ".markdown", ".html", ".htm"}  # formats cited by heading, 
 # files again instead of skipping them as unchanged (part of `ingest.file_fingerprint`).
 # 2: HTML navigation (<nav>, role="navigation") is no longer text.
 # 3: HTML processing instructions (an XHTML page's <?xml ...?>) and CDATA sections are no longer text.
-READER_VERSION = 3
+# 4: DocBook's page navigation (div.navheader, div.navfooter) is no longer text.
+READER_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ from markdownify import ATX, MarkdownConverter
 _NOT_SHOWN = ["head", "title", "script", "style", "noscript", "template", "nav"]
 _NOT_TEXT = (ProcessingInstruction, Declaration, Doctype, Comment, CData)
 _PERMALINK_MARKS = {"¶", "§", "#"}
+# DocBook's XSL stylesheets (PostgreSQL's manual among many others) put each page's Prev / Up /
+# Home / Next table in a div of one of these classes, not in <nav>: in PostgreSQL's pages that table
+# was the whole first passage.
+_DOCBOOK_NAVIGATION = {"navheader", "navfooter"}
 _HIDING_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
 _CONVERTER = MarkdownConverter(
     heading_style=ATX,
@@ -63,6 +67,7 @@ def _is_hidden(element: Tag) -> bool:
         element.name in _NOT_SHOWN
         or element.has_attr("hidden")
         or element.get("role") == "navigation"
+        or not _DOCBOOK_NAVIGATION.isdisjoint(element.get("class") or ())
         or bool(_HIDING_STYLE.search(element.get("style", "")))
         or _is_permalink(element)
     )

@@ -46,16 +46,16 @@ def split_sections(markdown: str) -> list[tuple[str, str]]:
 def within(section: str, expected: str) -> bool:
     """Whether a passage under the heading path `section` lies within the section `expected`:
     its headings appear in `section` one after the other ("Loads" and "Design › Loads" hold
-    "Design › Loads › Wind")."""
-    inner, outer = section.split(SEPARATOR), expected.split(SEPARATOR)
+    "Design › Loads › Wind"), in any letter case ("synopsis" is "Synopsis")."""
+    inner, outer = section.casefold().split(SEPARATOR), expected.casefold().split(SEPARATOR)
     return any(inner[start : start + len(outer)] == outer for start in range(len(inner) - len(outer) + 1))
 
 
 def enclosing(section: str) -> set[str]:
     """Every `expected` that `within(section, expected)` holds for: each run of consecutive
     headings of `section`, so that checking many expected sections against a document is one set
-    lookup each."""
-    names = section.split(SEPARATOR)
+    lookup each; case folded, as `within` compares them."""
+    names = section.casefold().split(SEPARATOR)
     return {SEPARATOR.join(names[start:end]) for start in range(len(names)) for end in range(start + 1, len(names) + 1)}
 
 

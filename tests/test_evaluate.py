@@ -183,6 +183,7 @@ def test_printed_page_labels_match_whatever_their_letter_case(tmp_path):
         ("Design › Loads › Wind", "Design › Loads › Wind", True),
         ("Design › Loads › Wind", "Loads › Wind", True),
         ("Design › Loads › Wind", "Loads", True),
+        ("Design › Loads › Wind", "loads › WIND", True),  # headings match in any letter case
         ("Design › Loads › Wind", "Design › Wind", False),
         ("Design › Loads", "Loads › Wind", False),
         ("", "Loads", False),
@@ -191,7 +192,7 @@ def test_printed_page_labels_match_whatever_their_letter_case(tmp_path):
 def test_a_passage_lies_within_a_section_when_its_path_holds_that_heading_path(section, expected, within):
     case = EvalCase(question="q", reference="-", source="spec.md", section=expected)
     assert case.in_place("docs/spec.md", 1, "", section) is within
-    assert (expected in enclosing(section)) is within, "the check before scoring agrees with scoring"
+    assert (expected.casefold() in enclosing(section)) is within, "the check before scoring agrees with scoring"
     assert not case.in_place("docs/other.md", 1, "", section)
 
 

@@ -269,7 +269,7 @@ def test_cli_ingest_summary_and_delete(tmp_path: Path):
     result = runner.invoke(app, ["ingest", "docs"])
     assert result.exit_code == 0, result.output
     assert "Ingested 2 files, 3 pages, 3 chunks" in result.output
-    assert "unchanged, skipped: 0; unreadable, skipped: 1" in result.output
+    assert "unchanged, skipped: 0; unreadable or without text, skipped: 1" in result.output
     assert "0 chunks too long for the embedding model (cut)" in result.output
     assert "Skipped empty.txt: holds no text" in result.output
     result = runner.invoke(app, ["ingest", "--delete", "docs/a.pdf"])

@@ -239,7 +239,7 @@ class _Held:
 
     def holds(self, case: EvalCase) -> bool:
         if case.section is not None:
-            return case.section in self.sections
+            return case.section.casefold() in self.sections
         if isinstance(case.page, str):
             return case.page.casefold() in self.labels
         return case.page in self.numbers
