@@ -2,8 +2,9 @@
 # Installs what Plumbline needs into .venv and node_modules; safe to run again (it redoes only what
 # changed). `scripts/setup.sh` installs what running needs; `scripts/setup.sh test` also the Python
 # test packages (pytest, playwright, moto, aws-cdk-lib) and Debian's chromium (browser tests),
-# tesseract-ocr (`plumb ingest --ocr`) and python3.11-doc (the Python documentation's HTML, which
-# the document and evaluation-set tests read); `scripts/setup.sh test-python` the test packages alone.
+# tesseract-ocr (`plumb ingest --ocr`), python3.11-doc (the Python documentation's HTML, which
+# the document and evaluation-set tests read) and postgresql-doc-15 (DocBook HTML, which the document
+# tests read); `scripts/setup.sh test-python` the test packages alone.
 #
 # PLUMB_TORCH_INDEX_URL: an extra package index for torch, e.g. https://download.pytorch.org/whl/cpu
 # for the CPU build on a machine whose default index gives the multi-GB CUDA build.
@@ -54,6 +55,7 @@ if [ "$mode" = "test" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v tesseract >/dev/null || missing+=(tesseract-ocr)
   [ -d /usr/share/doc/python3.11/html ] || missing+=(python3.11-doc)  # real HTML the document tests read
+  [ -d /usr/share/doc/postgresql-doc-15/html ] || missing+=(postgresql-doc-15)  # real DocBook HTML
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
