@@ -63,9 +63,12 @@ def export_command(
     window = result.manifest["window"]
     span = f"from {window['start'] or 'the beginning'} to {window['end']}"
     not_matched = result.manifest["not_matched"]
+    missing = result.manifest["feedback"]["missing_turns"]
+    unanswered = f"{missing} feedback items name a turn that is not stored, so they were left out" if missing else ""
     if result.location is None:
-        if not_matched:
-            typer.echo(f"Nothing to export: {not_matched} feedback items received {span}, none matched the filters.")
+        if not_matched or missing:
+            why = [f"{not_matched} did not match the filters" if not_matched else "", unanswered]
+            typer.echo(f"Nothing to export from {span}: " + "; ".join(filter(None, why)) + ".")
         else:
             typer.echo(f"Nothing to export: no feedback received {span}.")
         return
@@ -78,6 +81,8 @@ def export_command(
             f"{labels['review']} reviewed transcripts, {labels['expert']} expert answers"
         )
     typer.echo(f"Exported {result.manifest['items']} feedback items{ai} to {result.location} ({counts} rows).")
+    if missing:
+        typer.echo(f"{unanswered} (counted in the manifest as feedback.missing_turns).")
     if superseded := sum(not entry["in_export"] for entry in result.manifest["supersedes"]):
         typer.echo(
             f"{superseded} changed verdict(s) are left out by the filters; rows of their earlier versions in this "
