@@ -45,7 +45,9 @@ BY_SECTION = {".md", ".markdown", ".html", ".htm"}  # formats cited by heading, 
 # 2: HTML navigation (<nav>, role="navigation") is no longer text.
 # 3: HTML processing instructions (an XHTML page's <?xml ...?>) and CDATA sections are no longer text.
 # 4: DocBook's page navigation (div.navheader, div.navfooter) is no longer text.
-READER_VERSION = 4
+# 5: in-page tables of contents and page footers are no longer text; headings in boxed asides are
+#    not section headings.
+READER_VERSION = 5
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,8 @@ SPHINX_PAGE = """<html><body>
 <div class="body" role="main"><section><h1>12. Virtual Environments</h1><p>Create one with venv.</p></section></div>
 <div class="sphinxsidebar" role="navigation"><h3>Next topic</h3><p>13. What Now?</p><h3>This Page</h3></div>
 <nav><ul><li>Table of contents</li></ul></nav>
+<div class="footer">&copy; Copyright 2001-2026, Python Software Foundation. Created using Sphinx 5.3.0.</div>
+<footer role="contentinfo">Found a bug?</footer><div role="contentinfo">Last updated on Nov 30, 2026.</div>
 </body></html>"""
 
 
@@ -274,10 +276,49 @@ def test_xhtml_declarations_doctype_comments_and_docbook_navigation_are_not_text
     ]
 
 
+DOCBOOK_BOXES = """<html><body><div class="sect1"><div class="titlepage"><h2 class="title">8.1. Numeric Types</h2></div>
+<div class="toc"><dl class="toc"><dt><a href="#int">8.1.1. Integer Types</a></dt><dt><a href="#serial">8.1.2. Serial Types</a></dt></dl></div>
+<p>Numeric types are integers and decimals.</p>
+<div class="sect2"><h3 class="title">8.1.1. Integer Types</h3><p>smallint takes 2 bytes.</p>
+<div class="note"><h3 class="title">Note</h3><p>SQL names only integer and smallint.</p></div>
+<p>bigint takes 8 bytes.</p></div>
+<div class="sect2"><h3 class="title">8.1.2. Serial Types</h3><div class="warning"><h3 class="title">Warning</h3><p>Serial is not a true type.</p></div>
+<aside><h4>Aside</h4><p>Sequences back them.</p></aside></div></div></body></html>"""
+
+
+def test_a_heading_inside_a_note_box_titles_the_box_not_a_section(tmp_path: Path):
+    """DocBook titles its note, tip and warning boxes with <h3>s: taken as headings, the text after
+    each box was cited as '... › Note', and a section that opens with a box was lost. Nor is the
+    section's own table of contents page text."""
+    (tmp_path / "datatype.html").write_text(DOCBOOK_BOXES, encoding="utf-8")
+    pages = read_pages(tmp_path / "datatype.html")
+    assert [(page.section, page.text) for page in pages] == [
+        ("8.1. Numeric Types", "## 8.1. Numeric Types\n\nNumeric types are integers and decimals."),
+        (
+            "8.1. Numeric Types › 8.1.1. Integer Types",
+            "### 8.1.1. Integer Types\n\nsmallint takes 2 bytes.\n\n**Note**\n\nSQL names only integer and smallint."
+            "\n\nbigint takes 8 bytes.",
+        ),
+        (
+            "8.1. Numeric Types › 8.1.2. Serial Types",
+            "### 8.1.2. Serial Types\n\n**Warning**\n\nSerial is not a true type.\n\n**Aside**\n\nSequences back them.",
+        ),
+    ]
+
+
+@pytest.mark.skipif(not POSTGRESQL_DOCS.exists(), reason="Debian's postgresql-doc-15 is not installed")
+def test_a_real_docbook_page_keeps_its_sections_past_its_notes():
+    sections = [page.section for page in read_pages(POSTGRESQL_DOCS / "datatype-numeric.html")]
+    assert sections == ["8.1. Numeric Types"] + [
+        f"8.1. Numeric Types › 8.1.{n}. {title}"
+        for n, title in enumerate(["Integer Types", "Arbitrary Precision Numbers", "Floating-Point Types", "Serial Types"], 1)
+    ]
+
+
 @pytest.mark.skipif(not PYTHON_DOCS.exists(), reason="Debian's python3.11-doc is not installed")
 def test_a_real_sphinx_page_gives_its_content_without_navigation():
     text = "\n".join(page.text for page in read_pages(PYTHON_DOCS / "tutorial" / "venv.html"))
-    for chrome in ("Next topic", "Previous topic", "This Page", "Navigation", "Table of Contents"):
+    for chrome in ("Next topic", "Previous topic", "This Page", "Navigation", "Table of Contents", "Copyright", "Sphinx"):
         assert chrome not in text
     assert "python -m venv" in text.replace("python3 -m venv", "python -m venv")
 
