@@ -79,7 +79,7 @@ def file_fingerprint(file: DocumentFile, embedder: Embedder, splitter: "TokenSpl
     ingests a file again rather than skipping it. OSError if it cannot be read."""
     content = file.version()
     pdf_ocr = ocr and PurePosixPath(file.source).suffix.lower() == ".pdf"
-    shaping = (READER_VERSION, embedder.model_name, splitter.chunk_tokens, splitter.overlap_tokens, pdf_ocr)
+    shaping = (READER_VERSION, SPLITTER_VERSION, embedder.model_name, splitter.chunk_tokens, splitter.overlap_tokens, pdf_ocr)
     settings = "\x00".join(map(str, shaping))
     return hashlib.sha256(f"{content}\x00{settings}".encode()).hexdigest()
 
@@ -91,6 +91,11 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
     return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:32]
 
 
+# Raised whenever `TokenSplitter` cuts the same text differently (part of `file_fingerprint`).
+# 2: chunks end at a line end, and their overlap starts at a line start, where one is near.
+SPLITTER_VERSION = 2
+
+
 class TokenSplitter:
     """Splits text into chunks of at most `chunk_tokens` word pieces of the embedding model's own
     tokenizer, neighbours sharing about `overlap_tokens` (between half and all of it).
@@ -99,7 +104,15 @@ class TokenSplitter:
     overlaps only when it merges splits smaller than the overlap: two paragraphs that each fill most
     of a chunk share nothing. Here the library first cuts the text at paragraph, line and word
     boundaries into pieces of at most half the overlap, so every chunk boundary can carry the
-    overlap; chunks are then cut from the original text, so its line breaks survive."""
+    overlap; chunks are then cut from the original text, so its line breaks survive.
+
+    Lines are kept whole where that costs little: a table row is one line (`html_text`), and a
+    chunk cut inside a row leaves a value in one chunk and the name it belongs to in another. So a
+    chunk that would end inside a line ends where that line starts instead, if the chunk keeps at
+    least half its size or the line is a table row ("| ..."); and the next chunk's overlap starts
+    at the first line start within it. Where there is none and the overlap would start inside a
+    table row, the row is repeated whole when it is at most half a chunk long, else not at all: the
+    next chunk starts with the next row. A paragraph or row longer than a chunk is still cut."""
 
     def __init__(self, tokenizer: "PreTrainedTokenizerBase", chunk_tokens: int, overlap_tokens: int) -> None:
         self.tokenizer = tokenizer
@@ -123,6 +136,8 @@ class TokenSplitter:
         starts = [piece.metadata["start_index"] for piece in pieces]
         ends = [start + len(piece.page_content) for start, piece in zip(starts, pieces, strict=True)]
         sizes = [self._count(piece.page_content) for piece in pieces]
+        # line_start[i]: piece i starts a line (the pieces hold no whitespace at their edges)
+        line_start = [True] + ["\n" in text[ends[i - 1] : starts[i]] for i in range(1, len(pieces))]
         chunks = []
         first = 0  # the first piece of the chunk being made
         while first < len(pieces):
@@ -130,6 +145,7 @@ class TokenSplitter:
             while end < len(pieces) and total + sizes[end] <= self.chunk_tokens:
                 total += sizes[end]
                 end += 1
+            end = self._at_line_end(text, first, end, sizes, starts, line_start)
             chunks.append(text[starts[first] : ends[end - 1]])
             if end == len(pieces):
                 break
@@ -137,8 +153,36 @@ class TokenSplitter:
             while following - 1 > first and shared + sizes[following - 1] <= self.overlap_tokens:
                 following -= 1
                 shared += sizes[following]
-            first = following
+            first = self._overlap_start(text, first, following, end, sizes, starts, line_start)
         return chunks
+
+    def _overlap_start(
+        self, text: str, first: int, following: int, end: int, sizes: list[int], starts: list[int], line_start: list[bool]
+    ) -> int:
+        """The first piece of the chunk after the one of pieces `first` to `end` (exclusive), whose
+        overlap would start at `following` (first < following <= end): moved to a line start, as the
+        class docstring says."""
+        if following == end:  # no overlap
+            return end
+        line = next((i for i in range(following, end) if line_start[i]), None)
+        if line is not None:
+            return line
+        row = next((i for i in range(following - 1, first - 1, -1) if line_start[i]), None)
+        if row is None or not text.startswith("|", starts[row]) or not line_start[end]:
+            return following
+        return row if row > first and sum(sizes[row:end]) <= self.chunk_tokens // 2 else end
+
+    def _at_line_end(
+        self, text: str, first: int, end: int, sizes: list[int], starts: list[int], line_start: list[bool]
+    ) -> int:
+        """`end`, or, when the chunk of pieces `first` to `end` (exclusive) would end inside a line,
+        the start of that line if the chunk keeps at least half its size or the line is a table row."""
+        if end == len(line_start) or line_start[end]:
+            return end
+        cut = next((i for i in range(end - 1, first, -1) if line_start[i]), None)
+        if cut is not None and (sum(sizes[first:cut]) >= self.chunk_tokens // 2 or text.startswith("|", starts[cut])):
+            return cut
+        return end
 
 
 def make_splitter(embedder: Embedder, chunk_tokens: int, overlap_tokens: int) -> TokenSplitter:

@@ -159,6 +159,41 @@ def test_neighbouring_chunks_share_the_configured_overlap(embedder):
         assert 20 <= _tokens(embedder, second[:shared]) <= 40
 
 
+def _function_table() -> str:
+    """A Markdown table of functions as the HTML reader writes one (PostgreSQL's function tables):
+    a row per function, from 20 to about 170 word pieces, its name in the first cell."""
+    rows = ["| Function | Description | Example |", "| --- | --- | --- |"]
+    for n in range(1, 15):
+        words = " ".join(f"argument {k} of fn_{n} is trimmed to width {k * n};" for k in range(1, 1 + (n * 3) % 13))
+        rows.append(f"| fn_{n} ( text ) → integer | Returns {words or 'a count'}. | fn_{n}('abc') → {n} |")
+    return "\n".join(rows)
+
+
+def test_table_rows_are_kept_whole_across_chunks(embedder):
+    """A chunk cut inside a row leaves a function's description in one chunk and its name in
+    another: chunks end at row ends, and the next starts at a row start, repeating a short last row
+    as its overlap and a long one not at all."""
+    table = _function_table()
+    rows = table.splitlines()
+    assert max(_tokens(embedder, row) for row in rows) <= 200 < sum(_tokens(embedder, row) for row in rows)
+    assert any(100 < _tokens(embedder, row) for row in rows), "some rows are longer than half a chunk"
+    chunks = make_splitter(embedder, 200, 40).split_text(table)
+    assert all(_tokens(embedder, chunk) <= 200 for chunk in chunks)
+    for chunk in chunks:
+        assert set(chunk.splitlines()) <= set(rows), chunk
+    assert {row for chunk in chunks for row in chunk.splitlines()} == set(rows)
+    without_overlap = make_splitter(embedder, 200, 0).split_text(table)
+    assert [row for chunk in without_overlap for row in chunk.splitlines()] == rows
+
+
+def test_chunks_of_prose_end_at_a_paragraph_end_in_their_second_half(embedder):
+    paragraphs = [" ".join(f"Pour {n}-{k} is cured for {k + 6} days." for k in range(1, 6)) for n in range(1, 9)]
+    chunks = make_splitter(embedder, 200, 40).split_text("\n\n".join(paragraphs))
+    assert len(chunks) >= 2
+    for chunk in chunks:
+        assert chunk.split("\n\n")[-1] in paragraphs, "each chunk ends where a paragraph ends"
+
+
 def test_chunks_longer_than_the_model_reads_are_refused_or_counted(tmp_path: Path, index, embedder):
     with pytest.raises(ConfigError, match="at most 254 word pieces"):
         make_splitter(embedder, 300, 40)
