@@ -125,7 +125,10 @@ def ingest(
 
 
 # Ingestion writes whole files a group at a time (`ingest.ingest_files`) and skips unchanged ones.
-STOPPED = "Stopped: the files indexed so far are kept whole; run the same command again to go on from there."
+STOPPED = (
+    "Stopped: files are written to the index whole, about 1,024 chunks at a time, and those written before "
+    "the stop are kept; run the same command again to go on from there."
+)
 
 
 def _ingest(paths: list[str], collection: str, delete: list[str], ocr: bool, shard: str | None) -> None:
@@ -255,14 +258,18 @@ def _delete(names: list[str], paths: list[str]) -> None:
 
 def _closest(name: str, names: list[str]) -> list[str]:
     """Up to three of `names` closest to `name`, ignoring case: a name typed in other capitals
-    (`PY/JSON.HTML`) finds its document as surely as one with a typo does."""
+    (`PY/JSON.HTML`) finds its document as surely as one with a typo does, and the file's path
+    (`/home/me/docs/b/joins.html`) the names it ends with (`b/joins.html`)."""
     from difflib import get_close_matches
 
+    path = "/" + name.lower().lstrip("/")
+    ending = sorted((known for known in names if path.endswith("/" + known.lower())), key=len, reverse=True)
     by_lower: dict[str, list[str]] = {}
     for known in names:
         by_lower.setdefault(known.lower(), []).append(known)
     close = get_close_matches(name.lower(), list(by_lower), n=3)
-    return [known for lower in close for known in by_lower[lower]][:3]
+    similar = [known for lower in close for known in by_lower[lower] if known not in ending]
+    return (ending + similar)[:3]
 
 
 def _show(bar, state) -> None:

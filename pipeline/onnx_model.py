@@ -12,6 +12,7 @@ Speed and retrieval quality per backend: `bench/bench_encoder.py`; the figures a
 
 import hashlib
 import json
+import logging
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,16 +174,25 @@ def _quantize(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = target.with_suffix(".partial")
-    quantize_dynamic(
-        source,
-        partial,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        reduce_range=True,
-        nodes_to_exclude=_kept_float(onnx.load(source)),
-        # The fused nodes are outside the ONNX domain, so shape inference cannot type their outputs.
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    # The quantizer warns through the root logger (`logging.warning`), and a root logger without a
+    # handler gets a stderr one then (`logging.basicConfig`): from then on every library's warnings
+    # printed, pypdf's "EOF marker not found" among them. With a NullHandler on the root logger for
+    # the call, no handler is added and the advice meant for ONNX Runtime's examples is not shown.
+    quiet = logging.NullHandler()
+    logging.getLogger().addHandler(quiet)
+    try:
+        quantize_dynamic(
+            source,
+            partial,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            nodes_to_exclude=_kept_float(onnx.load(source)),
+            # The fused nodes are outside the ONNX domain, so shape inference cannot type their outputs.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        logging.getLogger().removeHandler(quiet)
     partial.rename(target)
 
 

@@ -78,3 +78,23 @@ def test_int8_keeps_the_embedding_table_and_one_product_in_float32(onnx_models_d
     float_products = [node.name for node in graph.node if node.op_type == "MatMul"]
     assert float_products == ["/model/model.0/encoder/layer.0/output/dense/MatMul"]
     assert [node.op_type for node in graph.node if "Embed" in node.op_type] == ["EmbedLayerNormalization"]
+
+
+def test_quantizing_configures_no_logging(onnx_models_dir: Path, tmp_path: Path) -> None:
+    """ONNX Runtime's quantizer warns through the root logger, which gave it a stderr handler when it
+    had none: every library's warnings printed after the first int8 export (pypdf's among them)."""
+    import logging
+
+    from pipeline.onnx_model import FLOAT_FILE, _quantize
+
+    source = prepare_onnx_model(default_model_path(), onnx_models_dir, int8=False)
+    assert source.name == FLOAT_FILE
+    root = logging.getLogger()
+    kept = root.handlers[:]  # pytest's own capture handlers
+    root.handlers.clear()
+    try:
+        _quantize(source, tmp_path / "model.int8.onnx")
+        assert root.handlers == []
+    finally:
+        root.handlers[:] = kept
+    assert (tmp_path / "model.int8.onnx").is_file()

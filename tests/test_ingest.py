@@ -334,11 +334,11 @@ def test_delete_refuses_other_names_or_paths_and_deletes_nothing(tmp_path: Path,
     assert CliRunner().invoke(app, ["index", "sources"]).output.split() == ["1", "a.md", "1", "b.md"]
 
 
-def test_delete_suggests_indexed_names_whatever_their_case(tmp_path: Path, index, embedder, splitter):
+def test_delete_suggests_indexed_names_whatever_their_case_or_the_path_typed(tmp_path: Path, index, embedder, splitter):
     (tmp_path / "json.html").write_text("<h1>json</h1><p>Encode and decode JSON.</p>")
     ingest_files(find_files([tmp_path / "json.html"], collection="py"), index, embedder, splitter)
     index.close()
-    for typed in ("PY/JSON.HTML", "Py/Json.html", "py/jsn.html"):
+    for typed in ("PY/JSON.HTML", "Py/Json.html", "py/jsn.html", str(tmp_path / "docs" / "py" / "json.html")):
         result = CliRunner().invoke(app, ["ingest", "--delete", typed])
         assert result.exit_code == 1
         assert f"No document named {typed!r} is indexed; did you mean 'py/json.html'?" in result.output, result.output

@@ -108,7 +108,10 @@ def test_an_interrupted_cli_ingest_says_what_is_kept_and_goes_on_when_run_again(
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert result.exit_code == 130, result.output
-    stopped = "Stopped: the files indexed so far are kept whole; run the same command again to go on from there."
+    stopped = (
+        "Stopped: files are written to the index whole, about 1,024 chunks at a time, and those written before "
+        "the stop are kept; run the same command again to go on from there."
+    )
     assert result.output.strip().endswith(stopped) and result.output.count("Stopped") == 1, result.output
     again = CliRunner().invoke(app, ["ingest", "docs"])
     assert "Ingested 3 files" in again.output and "unchanged, skipped: 3;" in again.output, again.output

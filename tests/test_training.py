@@ -222,6 +222,13 @@ def test_a_trl_field_that_does_not_exist_or_a_value_trl_refuses_is_named(export_
     )
 
 
+def _mlflow_runs() -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(get_settings().mlflow_uri)
+    return sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments())
+
+
 @pytest.mark.parametrize(("job", "dataset"), [(sft, "sft"), (dpo, "preference"), (kto, "kto")])
 def test_rows_longer_than_max_length_are_refused_before_training(export_dir, job, dataset):
     """TRL would cut them keeping the start (and SFTTrainer drop those left with no completion);
@@ -235,8 +242,10 @@ def test_rows_longer_than_max_length_are_refused_before_training(export_dir, job
     lengths = [row_tokens(TokenCounter(tokenizer), row) for row in rows]
     longest = max(lengths)
     config = {sft: sft.SftConfig, dpo: dpo.DpoConfig, kto: kto.KtoConfig}[job]
+    runs = _mlflow_runs()
     with pytest.raises(ConfigError) as refused:
         job.main(config(str(export_dir), trl={**TWO_STEPS, "max_length": longest - 1}))
+    assert _mlflow_runs() == runs, "a refused command leaves no failed MLflow run"
     assert str(refused.value) == (
         f"Training not started: {lengths.count(longest)} of {len(rows)} {dataset} rows are longer than max_length "
         f"({longest - 1} tokens; the longest is {longest}), and TRL would cut their completions or drop them: "

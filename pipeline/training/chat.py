@@ -23,13 +23,20 @@ def chat_model_path(base_model: str, settings: Settings) -> str:
 def load_chat_model(path: str) -> tuple[Any, Any]:
     """(model, tokenizer) in the dtype the checkpoint was saved in; a tokenizer without a pad token
     pads with its end-of-sequence token, as TRL's trainers expect."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, dtype="auto"), load_chat_tokenizer(path)
+
+
+def load_chat_tokenizer(path: str) -> Any:
+    """The tokenizer of the chat model at `path`, padding with its end-of-sequence token when it
+    has no pad token."""
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype="auto")
-    return model, tokenizer
+    return tokenizer
 
 
 def save_adapter(trainer: Any, folder: Path) -> Path:
@@ -86,9 +93,10 @@ def train_adapter(job: str, dataset: str, config: Any, settings: Settings, trl_c
     base = chat_model_path(config.base_model, settings)
     run = new_run(settings, job)
     args = trl_args(trl_config, config, run.checkpoints, run.name)
+    # Before the MLflow run starts: rows that do not fit are a mistake in the command, not a failed run.
+    check_rows_fit(data.train, load_chat_tokenizer(base), args.max_length, dataset)
     with tracked(run, settings, config, export, data.hashes, base):
         model, tokenizer = load_chat_model(base)
-        check_rows_fit(data.train, tokenizer, args.max_length, dataset)
         trainer = trainer_class(
             model=model,
             args=args,
