@@ -92,7 +92,7 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
 
 
 # Raised whenever `TokenSplitter` cuts the same text differently (part of `file_fingerprint`).
-# 2: chunks end at a line end, and their overlap starts at a line start, where one is near.
+# 2: table rows are not cut between chunks.
 SPLITTER_VERSION = 2
 
 
@@ -106,13 +106,13 @@ class TokenSplitter:
     boundaries into pieces of at most half the overlap, so every chunk boundary can carry the
     overlap; chunks are then cut from the original text, so its line breaks survive.
 
-    Lines are kept whole where that costs little: a table row is one line (`html_text`), and a
-    chunk cut inside a row leaves a value in one chunk and the name it belongs to in another. So a
-    chunk that would end inside a line ends where that line starts instead, if the chunk keeps at
-    least half its size or the line is a table row ("| ..."); and the next chunk's overlap starts
-    at the first line start within it. Where there is none and the overlap would start inside a
-    table row, the row is repeated whole when it is at most half a chunk long, else not at all: the
-    next chunk starts with the next row. A paragraph or row longer than a chunk is still cut."""
+    Table rows are kept whole: a row is one line starting "|" (`html_text`), and a chunk cut inside
+    a row leaves a value in one chunk and the name it belongs to in another. So a chunk that would
+    end inside a row ends where the row starts, and the next chunk's overlap holds whole rows: the
+    last row when it is at most half a chunk long, else none (the next chunk starts with the next
+    row). A row longer than a chunk is still cut. Other lines are cut as before: in a PDF a line
+    ends where the page wraps, and keeping such lines whole cost page hits in evaluation
+    (bench/eval/README.md)."""
 
     def __init__(self, tokenizer: "PreTrainedTokenizerBase", chunk_tokens: int, overlap_tokens: int) -> None:
         self.tokenizer = tokenizer
@@ -145,7 +145,7 @@ class TokenSplitter:
             while end < len(pieces) and total + sizes[end] <= self.chunk_tokens:
                 total += sizes[end]
                 end += 1
-            end = self._at_line_end(text, first, end, sizes, starts, line_start)
+            end = self._at_line_end(text, first, end, starts, line_start)
             chunks.append(text[starts[first] : ends[end - 1]])
             if end == len(pieces):
                 break
@@ -160,29 +160,25 @@ class TokenSplitter:
         self, text: str, first: int, following: int, end: int, sizes: list[int], starts: list[int], line_start: list[bool]
     ) -> int:
         """The first piece of the chunk after the one of pieces `first` to `end` (exclusive), whose
-        overlap would start at `following` (first < following <= end): moved to a line start, as the
-        class docstring says."""
-        if following == end:  # no overlap
-            return end
-        line = next((i for i in range(following, end) if line_start[i]), None)
-        if line is not None:
-            return line
-        row = next((i for i in range(following - 1, first - 1, -1) if line_start[i]), None)
-        if row is None or not text.startswith("|", starts[row]) or not line_start[end]:
+        overlap would start at `following` (first < following <= end): inside a table row, moved so
+        that the overlap holds whole rows (see the class docstring)."""
+        row = next((i for i in range(following, first - 1, -1) if line_start[i]), None)
+        if following == end or row is None or row == following or not text.startswith("|", starts[row]):
+            return following
+        later = next((i for i in range(following + 1, end) if line_start[i]), None)
+        if later is not None:
+            return later
+        if not line_start[end]:  # this chunk ends inside a row longer than a chunk
             return following
         return row if row > first and sum(sizes[row:end]) <= self.chunk_tokens // 2 else end
 
-    def _at_line_end(
-        self, text: str, first: int, end: int, sizes: list[int], starts: list[int], line_start: list[bool]
-    ) -> int:
-        """`end`, or, when the chunk of pieces `first` to `end` (exclusive) would end inside a line,
-        the start of that line if the chunk keeps at least half its size or the line is a table row."""
+    def _at_line_end(self, text: str, first: int, end: int, starts: list[int], line_start: list[bool]) -> int:
+        """`end`, or, when the chunk of pieces `first` to `end` (exclusive) would end inside a table
+        row that starts within it, the start of that row."""
         if end == len(line_start) or line_start[end]:
             return end
-        cut = next((i for i in range(end - 1, first, -1) if line_start[i]), None)
-        if cut is not None and (sum(sizes[first:cut]) >= self.chunk_tokens // 2 or text.startswith("|", starts[cut])):
-            return cut
-        return end
+        row = next((i for i in range(end - 1, first, -1) if line_start[i]), None)
+        return row if row is not None and text.startswith("|", starts[row]) else end
 
 
 def make_splitter(embedder: Embedder, chunk_tokens: int, overlap_tokens: int) -> TokenSplitter:

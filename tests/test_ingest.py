@@ -186,14 +186,6 @@ def test_table_rows_are_kept_whole_across_chunks(embedder):
     assert [row for chunk in without_overlap for row in chunk.splitlines()] == rows
 
 
-def test_chunks_of_prose_end_at_a_paragraph_end_in_their_second_half(embedder):
-    paragraphs = [" ".join(f"Pour {n}-{k} is cured for {k + 6} days." for k in range(1, 6)) for n in range(1, 9)]
-    chunks = make_splitter(embedder, 200, 40).split_text("\n\n".join(paragraphs))
-    assert len(chunks) >= 2
-    for chunk in chunks:
-        assert chunk.split("\n\n")[-1] in paragraphs, "each chunk ends where a paragraph ends"
-
-
 def test_chunks_longer_than_the_model_reads_are_refused_or_counted(tmp_path: Path, index, embedder):
     with pytest.raises(ConfigError, match="at most 254 word pieces"):
         make_splitter(embedder, 300, 40)
