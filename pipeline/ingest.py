@@ -79,7 +79,8 @@ def file_fingerprint(file: DocumentFile, embedder: Embedder, splitter: "TokenSpl
     ingests a file again rather than skipping it. OSError if it cannot be read."""
     content = file.version()
     pdf_ocr = ocr and PurePosixPath(file.source).suffix.lower() == ".pdf"
-    shaping = (READER_VERSION, SPLITTER_VERSION, embedder.model_name, splitter.chunk_tokens, splitter.overlap_tokens, pdf_ocr)
+    chunking = (splitter.chunk_tokens, splitter.overlap_tokens)
+    shaping = (READER_VERSION, SPLITTER_VERSION, embedder.model_name, *chunking, pdf_ocr)
     settings = "\x00".join(map(str, shaping))
     return hashlib.sha256(f"{content}\x00{settings}".encode()).hexdigest()
 
@@ -145,7 +146,7 @@ class TokenSplitter:
             while end < len(pieces) and total + sizes[end] <= self.chunk_tokens:
                 total += sizes[end]
                 end += 1
-            end = self._at_line_end(text, first, end, starts, line_start)
+            end = self._end_before_cut_row(text, first, end, starts, line_start)
             chunks.append(text[starts[first] : ends[end - 1]])
             if end == len(pieces):
                 break
@@ -157,7 +158,8 @@ class TokenSplitter:
         return chunks
 
     def _overlap_start(
-        self, text: str, first: int, following: int, end: int, sizes: list[int], starts: list[int], line_start: list[bool]
+        self, text: str, first: int, following: int, end: int, sizes: list[int], starts: list[int],
+        line_start: list[bool],
     ) -> int:
         """The first piece of the chunk after the one of pieces `first` to `end` (exclusive), whose
         overlap would start at `following` (first < following <= end): inside a table row, moved so
@@ -172,7 +174,7 @@ class TokenSplitter:
             return following
         return row if row > first and sum(sizes[row:end]) <= self.chunk_tokens // 2 else end
 
-    def _at_line_end(self, text: str, first: int, end: int, starts: list[int], line_start: list[bool]) -> int:
+    def _end_before_cut_row(self, text: str, first: int, end: int, starts: list[int], line_start: list[bool]) -> int:
         """`end`, or, when the chunk of pieces `first` to `end` (exclusive) would end inside a table
         row that starts within it, the start of that row."""
         if end == len(line_start) or line_start[end]:

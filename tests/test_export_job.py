@@ -388,7 +388,10 @@ def test_feedback_whose_turn_is_missing_is_counted_not_exported(dynamo_settings,
     export_command(out=str(tmp_path / "inc"), settle_seconds=0)
     said = capsys.readouterr().out.splitlines()
     assert said[0].startswith("Exported 1 feedback items to ")
-    assert said[1] == "1 feedback items name a turn that is not stored, so they were left out (counted in the manifest as feedback.missing_turns)."
+    assert said[1] == (
+        "1 feedback items name a turn that is not stored, so they were left out "
+        "(counted in the manifest as feedback.missing_turns)."
+    )
 
 
 @pytest.mark.parametrize(
