@@ -83,6 +83,8 @@ def train_adapter(job: str, dataset: str, config: Any, settings: Settings, trl_c
     """The shape SFT, DPO and KTO share: LoRA on the chat model, TRL's `trainer_class` on the export's
     `dataset` split, one tracked version written. Returns the TrainedVersion; raises a PlumbError
     subclass (one sentence) when it cannot train."""
+    from transformers import AutoModelForCausalLM
+
     from pipeline.training.config import trl_args
     from pipeline.training.data import ExportFolder
     from pipeline.training.lora import lora_config
@@ -94,9 +96,10 @@ def train_adapter(job: str, dataset: str, config: Any, settings: Settings, trl_c
     run = new_run(settings, job)
     args = trl_args(trl_config, config, run.checkpoints, run.name)
     # Before the MLflow run starts: rows that do not fit are a mistake in the command, not a failed run.
-    check_rows_fit(data.train, load_chat_tokenizer(base), args.max_length, dataset)
+    tokenizer = load_chat_tokenizer(base)
+    check_rows_fit(data.train, tokenizer, args.max_length, dataset)
     with tracked(run, settings, config, export, data.hashes, base):
-        model, tokenizer = load_chat_model(base)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
         trainer = trainer_class(
             model=model,
             args=args,
