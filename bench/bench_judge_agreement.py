@@ -17,8 +17,9 @@ The judge scores every answer against the question's reference answer (as an exp
 reference kind `sme`), with the reference as the cited passage, and compares the reference answer
 with each other answer in both orders. The figures are those of the admin page's panel
 (pipeline/judge/agreement.py): exact, within one level, Spearman and quadratic-weighted kappa with the
-seeded ratings, and pairwise agreement on non-tied pairs. Results also go to
-bench/results/judge_agreement.json.
+seeded ratings, and pairwise agreement on non-tied pairs; and the pairwise judge's position
+consistency and bias (MT-Bench's counts: pairs whose two orders agreed, pairs where it chose the
+answer shown first, or second, in both orders). Results also go to bench/results/judge_agreement.json.
 """
 
 import argparse
@@ -65,6 +66,7 @@ def turn(question: str, source: str, page: int, reference: str, answer: str) -> 
 def measure(judge: Judge) -> dict:
     scored: list[tuple[int, float]] = []
     pairs = []
+    orders = {"consistent": 0, "first_position": 0, "second_position": 0}
     failed = 0
     started = time.perf_counter()
     for question, reference, source, page, _ in EVAL_QUESTIONS:
@@ -79,16 +81,20 @@ def measure(judge: Judge) -> dict:
         citations = [turn(question, source, page, reference, best).citations[0]]
         for other, rating in seeded[1:]:
             try:
-                outcome = judge.compare(question, citations, best, other, reference)
+                verdicts = judge.verdicts(question, citations, best, other, reference)
             except JudgeFailed:
                 failed += 1
                 continue
-            pairs.append((preferred(best_rating, rating), {"A": "first", "B": "second", "tie": "tie"}[outcome]))
+            pairs.append((preferred(best_rating, rating), {"A": "first", "B": "second", "tie": "tie"}[verdicts.outcome]))
+            orders["consistent"] += verdicts.consistent
+            if verdicts.position:
+                orders[f"{verdicts.position}_position"] += 1
     return {
         "judge": judge.model_id,
         "questions": len(EVAL_QUESTIONS),
         "scores": asdict(agreement(judge.model_id, scored)),
         "pairs": asdict(pair_agreement(judge.model_id, pairs)),
+        "orders": orders,
         "failed": failed,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -113,6 +119,9 @@ def main() -> None:
         print(f"  {rating}: " + " ".join(f"{n:>3}" for n in row))
     print(f"pairs: {pairs['pairs']}, non-tied {pairs['non_tied']}, agreement {pairs['agreement']}, "
           f"judge ties {pairs['judge_ties']}")
+    orders = result["orders"]
+    print(f"both orders agreed on {orders['consistent']} of {pairs['pairs']} pairs; the answer shown first chosen "
+          f"in both orders {orders['first_position']}, the one shown second {orders['second_position']}")
     out = ROOT / "bench" / "results" / "judge_agreement.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -64,7 +64,10 @@ def test_a_candidate_that_answers_right_where_the_baseline_does_not_wins_where_t
     results_b = [answer_case(case, candidate, embedder) for case in CASES]
     report = compare(results_a, results_b, sides(), scripted_judge(knows_the_answer))
     assert [c.outcome for c in report.results] == ["win", "tie", "win"]
+    assert [c.verdicts for c in report.results] == [("B", "A"), ("tie", "tie"), ("B", "A")]
     assert (report.wins, report.ties, report.losses, report.failed) == (2, 1, 0, 0)
+    assert (report.consistent, report.first_position, report.second_position) == (3, 0, 0)
+    assert report.consistency().endswith("it chose the answer shown first in both orders on 0 and the one shown second on 0.")
     assert report.sign_test_p == 0.5  # 2 of 2 decided: 2 * 0.5**2
     assert [(c.judge_a, c.judge_b) for c in report.results] == [(1.0, 5.0), (5.0, 5.0), (1.0, 5.0)]
     assert (report.a.judge.mean, report.b.judge.mean) == (round(7 / 3, 4), 5.0)
@@ -80,6 +83,13 @@ def test_a_judge_that_always_prefers_the_first_answer_gives_ties_not_wins(sample
     results_b = [answer_case(case, fake_chain(sample_index, embedder, RIGHT), embedder) for case in CASES[:2]]
     report = compare(results_a, results_b, sides(), scripted_judge(always_first))
     assert (report.wins, report.ties, report.losses, report.sign_test_p) == (0, 2, 0, None)
+    assert (report.consistent, report.first_position, report.second_position) == (0, 2, 0)
+    assert [c.orders for c in report.results] == ["A, A", "A, A"]
+    assert report.consistency() == (
+        "The pairwise judge's two orders agreed on 0 of 2 pairs; it chose the answer shown first in both orders "
+        "on 2 and the one shown second on 0. Most verdicts followed the order, not the answers: its ties say it "
+        "could not tell them apart."
+    )
 
 
 def test_a_failed_pairwise_verdict_is_counted_not_guessed(sample_index, embedder):
@@ -88,7 +98,8 @@ def test_a_failed_pairwise_verdict_is_counted_not_guessed(sample_index, embedder
 
     results = [answer_case(CASES[0], fake_chain(sample_index, embedder, RIGHT), embedder)]
     report = compare(results, results, sides(), scripted_judge(no_pairs))
-    assert (report.failed, report.wins, report.results[0].outcome) == (1, 0, None)
+    assert (report.failed, report.wins, report.results[0].outcome, report.results[0].orders) == (1, 0, None, "failed")
+    assert (report.consistent, report.consistency()) == (0, "The pairwise judge gave no verdict.")
 
 
 def test_overrides_are_settings_named_with_or_without_the_prefix():
@@ -132,4 +143,5 @@ def test_cli_compares_two_index_settings_with_the_packaged_model_and_the_demo_ju
     assert (report["a"]["overrides"], report["b"]["overrides"]) == ({"top_k": "1"}, {"top_k": "2"})
     assert report["a"]["model_id"] == report["b"]["model_id"] and "smollm2" in report["a"]["model_id"].lower()
     assert report["wins"] + report["ties"] + report["losses"] + report["failed"] == 1
-    assert "B against A on 1 questions" in result.output
+    assert "B against A on 1 questions" in result.output and "The pairwise judge's two orders agreed on" in result.output
+    assert len(report["results"][0]["verdicts"]) == 2 or report["failed"] == 1

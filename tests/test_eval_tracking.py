@@ -25,13 +25,13 @@ def case(question: str, score: float | None, similarity: float) -> CaseResult:
 
 def compare_report() -> CompareReport:
     results = [
-        ComparedCase("q1", "r", "a1", "b1", 0.4, 0.8, 2.0, 4.5, "win"),
-        ComparedCase("q2", "r", "a2", "b2", 0.6, 0.6, 3.0, 3.0, "tie"),
-        ComparedCase("q3", "r", "a3", "b3", 0.7, 0.5, None, 2.0, None),
+        ComparedCase("q1", "r", "a1", "b1", 0.4, 0.8, 2.0, 4.5, "win", ("B", "A")),
+        ComparedCase("q2", "r", "a2", "b2", 0.6, 0.6, 3.0, 3.0, "tie", ("A", "A")),
+        ComparedCase("q3", "r", "a3", "b3", 0.7, 0.5, None, 2.0, None, None),
     ]
     a = Side({"llm_adapter": ""}, "base", spread([0.4, 0.6, 0.7]), spread([2.0, 3.0]))
     b = Side({"llm_adapter": "tuned"}, "tuned", spread([0.8, 0.6, 0.5]), spread([4.5, 3.0, 2.0]))
-    return CompareReport(3, "judge", a, b, 1, 1, 0, 1, 1.0, spread([0.4, 0.0, -0.2]), spread([2.5, 0.0]), results)
+    return CompareReport(3, "judge", a, b, 1, 1, 0, 1, 1, 1, 0, 1.0, spread([0.4, 0.0, -0.2]), spread([2.5, 0.0]), results)
 
 
 def test_the_tracking_uri_is_the_setting_or_a_sqlite_file_in_the_data_folder(tmp_path):
@@ -72,7 +72,9 @@ def test_eval_and_compare_runs_are_logged_with_configuration_metrics_table_and_r
     write_report(compared, out)
     written = write_compare_markdown(compared, out)
     text = written[0].read_text()
-    assert "1 wins, 1 ties, 0 losses, 1 not judged" in text and "| q3 | 0.7 | 0.5 | n/a | 2 | failed |" in text
+    assert "1 wins, 1 ties, 0 losses, 1 not judged" in text and "| q3 | 0.7 | 0.5 | n/a | 2 | failed | failed |" in text
+    assert "| q2 | 0.6 | 0.6 | 3 | 3 | tie | A, A |" in text
+    assert "two orders agreed on 1 of 2 pairs; it chose the answer shown first in both orders on 1" in text
     assert all(path.read_bytes().startswith(PNG) for path in written[1:])
     tuned = Settings(llm_adapter="tuned", prompt_version="plumb-answer-v3")
     run = client.get_run(log_compare(compared, (settings, tuned), eval_file, [out, *written]))
@@ -81,6 +83,7 @@ def test_eval_and_compare_runs_are_logged_with_configuration_metrics_table_and_r
     )
     assert (run.data.params["a.prompt_version"], run.data.params["b.prompt_version"]) == (PROMPT_VERSION, "plumb-answer-v3")
     assert (run.data.metrics["wins"], run.data.metrics["judge_difference_mean"]) == (1.0, 1.25)
+    assert (run.data.metrics["pairwise_consistent"], run.data.metrics["pairwise_first_position"]) == (1.0, 1.0)
     assert "per_question.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 

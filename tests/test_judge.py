@@ -108,6 +108,13 @@ def test_pairwise_counts_a_win_only_when_both_orders_agree():
     assert judge_with(pair("B"), pair("A")).compare(*args) == "B"
     assert judge_with(pair("A"), pair("A")).compare(*args) == "tie"  # always the first shown: position bias
     assert judge_with(pair("tie"), pair("B")).compare(*args) == "tie"
+    for said, consistent, position in (
+        (("A", "B"), True, None), (("tie", "tie"), True, None), (("A", "A"), False, "first"),
+        (("B", "B"), False, "second"), (("tie", "A"), False, None),
+    ):
+        verdicts = judge_with(*map(pair, said)).verdicts(*args)
+        assert (verdicts.in_order, verdicts.swapped) == said
+        assert (verdicts.consistent, verdicts.position) == (consistent, position)
     judge = judge_with(pair("A"), pair("B"))
     judge.compare(*args)
     first, second = (sent[0][0].content for sent in judge.llm.sent)

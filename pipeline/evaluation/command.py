@@ -145,6 +145,7 @@ def print_compare(console: Console, report) -> None:
         f"{'n/a' if report.sign_test_p is None else report.sign_test_p}.",
         markup=False,
     )
+    console.print(report.consistency(), markup=False)
     table = Table(title="Means with bootstrap 95% intervals")
     for column in ("", "mean", "95% interval", "p90", "variance"):
         table.add_column(column, justify="right" if column else "left")
@@ -159,12 +160,12 @@ def print_compare(console: Console, report) -> None:
         table.add_row(name, *spread_cells(value))
     console.print(table)
     questions = Table(title="Per question")
-    for column in ("question", "SAS A", "SAS B", "judge A", "judge B", "B"):
+    for column in ("question", "SAS A", "SAS B", "judge A", "judge B", "B", "orders"):
         questions.add_column(column, justify="left" if column == "question" else "right")
     for case in report.results:
         questions.add_row(
             case.question[:60], f"{case.similarity_a:.3f}", f"{case.similarity_b:.3f}",
-            _score(case.judge_a), _score(case.judge_b), case.outcome or "failed",
+            _score(case.judge_a), _score(case.judge_b), case.outcome or "failed", case.orders,
         )
     console.print(questions)
 

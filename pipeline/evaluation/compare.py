@@ -3,9 +3,11 @@ versions, two index settings) on the same questions.
 
 Each side is the settings with its own overrides (`--a KEY=VALUE`, `--b KEY=VALUE`). Both sides'
 answers are measured with one embedder (the base settings') so that SAS is comparable, scored by the
-judge, and compared pairwise in both orders (`Judge.compare`: a win only when both orders agree).
+judge, and compared pairwise in both orders (`Judge.verdicts`: a win only when both orders agree).
 Win/tie/loss is B's, the candidate's, against A; the sign test and the bootstrap intervals of the
-paired differences (B - A) say whether the difference could be chance.
+paired differences (B - A) say whether the difference could be chance. How often the two orders
+agreed, and how often the judge chose one place in both, say whether its ties mean "as good" or
+"cannot tell" (a judge that always picks the answer shown first gives only ties).
 """
 
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pipeline.errors import PlumbError
 from pipeline.evaluation.stats import Spread, sign_test, spread
 from pipeline.evaluation.evaluate import CaseResult
-from pipeline.judge.judge import Judge, JudgeFailed
+from pipeline.judge.judge import Judge, JudgeFailed, PairVerdicts
 from pipeline.judge.prompts import score_messages
 from pipeline.judge.verdicts import ScoreVerdict
 from pipeline.records import Citation
@@ -24,8 +26,10 @@ OUTCOMES = {"A": "loss", "B": "win", "tie": "tie"}  # the pairwise judge's answe
 
 @dataclass
 class ComparedCase:
-    """One question: both answers, their SAS and judge scores (None when the judge failed), and
-    B's result against A (`win`, `tie`, `loss`; None when the pairwise judge failed)."""
+    """One question: both answers, their SAS and judge scores (None when the judge failed), B's
+    result against A (`win`, `tie`, `loss`; None when the pairwise judge failed) and the pairwise
+    judge's verdicts as it said them, A shown first then B shown first ("A" is the answer shown
+    first; None when it failed)."""
 
     question: str
     reference: str
@@ -36,6 +40,13 @@ class ComparedCase:
     judge_a: float | None
     judge_b: float | None
     outcome: str | None
+    verdicts: tuple[str, str] | None
+
+    @property
+    def orders(self) -> str:
+        """The verdicts for a table: "A, B" (consistent: A's answer both times), "A, A" (the answer
+        shown first both times), "failed"."""
+        return "failed" if self.verdicts is None else ", ".join(self.verdicts)
 
 
 @dataclass
@@ -59,10 +70,27 @@ class CompareReport:
     ties: int
     losses: int
     failed: int
+    consistent: int  # pairs whose two orders agreed
+    first_position: int  # pairs where the judge chose the answer shown first in both orders
+    second_position: int  # ... the answer shown second in both orders
     sign_test_p: float | None
     similarity_difference: Spread | None
     judge_difference: Spread | None
     results: list[ComparedCase]
+
+    def consistency(self) -> str:
+        """One sentence on the pairwise judge's position consistency, with a warning when most of
+        its verdicts changed with the order: then its ties mean it could not tell, not a draw."""
+        judged = self.cases - self.failed
+        if not judged:
+            return "The pairwise judge gave no verdict."
+        sentence = (
+            f"The pairwise judge's two orders agreed on {self.consistent} of {judged} pairs; it chose the answer "
+            f"shown first in both orders on {self.first_position} and the one shown second on {self.second_position}."
+        )
+        if self.consistent * 2 < judged:
+            sentence += " Most verdicts followed the order, not the answers: its ties say it could not tell them apart."
+        return sentence
 
 
 def side_settings(base: Settings, pairs: list[str]) -> tuple[Settings, dict[str, str]]:
@@ -94,6 +122,8 @@ def compare(
     b.judge = spread([c.judge_b for c in compared if c.judge_b is not None])
     outcomes = [c.outcome for c in compared]
     wins, losses = outcomes.count("win"), outcomes.count("loss")
+    verdicts = [PairVerdicts(*c.verdicts) for c in compared if c.verdicts is not None]
+    positions = [v.position for v in verdicts]
     return CompareReport(
         cases=len(compared),
         judge_model=judge.model_id,
@@ -103,6 +133,9 @@ def compare(
         ties=outcomes.count("tie"),
         losses=losses,
         failed=outcomes.count(None),
+        consistent=sum(v.consistent for v in verdicts),
+        first_position=positions.count("first"),
+        second_position=positions.count("second"),
         sign_test_p=sign_test(wins, losses),
         similarity_difference=spread([round(c.similarity_b - c.similarity_a, 4) for c in compared]),
         judge_difference=spread(
@@ -117,9 +150,9 @@ def _compare_one(a: CaseResult, b: CaseResult, judge: Judge) -> ComparedCase:
         raise ValueError("the two sides' results are not of the same questions, in the same order")
     citations = _union(a.citations, b.citations)
     try:
-        outcome: str | None = OUTCOMES[judge.compare(a.question, citations, a.answer, b.answer, a.reference)]
+        verdicts: PairVerdicts | None = judge.verdicts(a.question, citations, a.answer, b.answer, a.reference)
     except JudgeFailed:
-        outcome = None
+        verdicts = None
     return ComparedCase(
         question=a.question,
         reference=a.reference,
@@ -129,7 +162,8 @@ def _compare_one(a: CaseResult, b: CaseResult, judge: Judge) -> ComparedCase:
         similarity_b=b.similarity,
         judge_a=_score(judge, a),
         judge_b=_score(judge, b),
-        outcome=outcome,
+        outcome=OUTCOMES[verdicts.outcome] if verdicts else None,
+        verdicts=(verdicts.in_order, verdicts.swapped) if verdicts else None,
     )
 
 

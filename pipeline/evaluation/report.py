@@ -60,6 +60,7 @@ def write_compare_markdown(report: CompareReport, json_path: Path) -> list[Path]
         "",
         f"B against A on {report.cases} questions (judge {report.judge_model}): {report.wins} wins, {report.ties} ties, "
         f"{report.losses} losses, {report.failed} not judged; sign test p = {_fmt(report.sign_test_p)}.",
+        report.consistency(),
         "",
         "| | mean | 95% interval | p90 | variance |",
         "| --- | --- | --- | --- | --- |",
@@ -72,12 +73,12 @@ def write_compare_markdown(report: CompareReport, json_path: Path) -> list[Path]
         "",
         f"![judge scores]({scores.name}) ![win/tie/loss]({bar.name})",
         "",
-        "| question | SAS A | SAS B | judge A | judge B | B |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| question | SAS A | SAS B | judge A | judge B | B | orders |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in report.results:
         cells = [c.similarity_a, c.similarity_b, c.judge_a, c.judge_b]
-        lines.append(f"| {_cell(c.question)} | " + " | ".join(_fmt(v) for v in cells) + f" | {c.outcome or 'failed'} |")
+        lines.append(f"| {_cell(c.question)} | " + " | ".join(_fmt(v) for v in cells) + f" | {c.outcome or 'failed'} | {c.orders} |")
     return [_write(json_path.with_suffix(".md"), lines), scores, bar]
 
 

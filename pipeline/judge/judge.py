@@ -42,6 +42,35 @@ class Reference:
 NO_REFERENCE = Reference(None, "none")
 
 Outcome = Literal["A", "B", "tie"]
+SWAPPED: dict[Outcome, Outcome] = {"A": "B", "B": "A", "tie": "tie"}
+
+
+@dataclass(frozen=True)
+class PairVerdicts:
+    """The pairwise judge's verdict in each order, each as the judge said it ("A" is the answer it
+    was shown first): `in_order` with the first answer shown as A, `swapped` with the second shown
+    as A. Position consistency and bias are counted as in the MT-Bench study (Zheng et al. 2023)."""
+
+    in_order: Outcome
+    swapped: Outcome
+
+    @property
+    def outcome(self) -> Outcome:
+        """"A" (the first answer) or "B" only when both orders name it, otherwise "tie"."""
+        return self.in_order if self.consistent else "tie"
+
+    @property
+    def consistent(self) -> bool:
+        """Both orders say the same of the two answers (a tie in both counts)."""
+        return self.in_order == SWAPPED[self.swapped]
+
+    @property
+    def position(self) -> Literal["first", "second"] | None:
+        """The place the judge chose in both orders although the answers swapped places: "first"
+        when it said "A" both times, "second" for "B" both times; otherwise None."""
+        if self.in_order != self.swapped or self.in_order == "tie":
+            return None
+        return "first" if self.in_order == "A" else "second"
 
 
 class Judge:
@@ -74,10 +103,16 @@ class Judge:
         """Which of two answers to one prompt is better, asked in both orders: "A" (the first) or "B"
         only when both orders agree, otherwise "tie" (the position-bias defence of the MT-Bench study,
         Zheng et al. 2023)."""
-        one = self.ask(pairwise_messages(question, citations, first, second, reference), PairVerdict).better
-        two = self.ask(pairwise_messages(question, citations, second, first, reference), PairVerdict).better
-        swapped = {"A": "B", "B": "A", "tie": "tie"}[two]
-        return one if one == swapped else "tie"
+        return self.verdicts(question, citations, first, second, reference).outcome
+
+    def verdicts(
+        self, question: str, citations: list[Citation], first: str, second: str, reference: str | None = None
+    ) -> PairVerdicts:
+        """The verdicts of both orders, first then second shown as A; JudgeFailed as `ask`."""
+        return PairVerdicts(
+            in_order=self.ask(pairwise_messages(question, citations, first, second, reference), PairVerdict).better,
+            swapped=self.ask(pairwise_messages(question, citations, second, first, reference), PairVerdict).better,
+        )
 
     def ask(self, messages: list[Message], verdict: type[V]) -> V:
         """The judge's reply to `messages` as a `verdict` (its JSON schema sent as the response
