@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.errors import PlumbError
-from pipeline.evaluation.command import EvalGroup, build_set_command, compare_command
+from pipeline.evaluation.command import REPORT_HELP, EvalGroup, build_set_command, compare_command
 from pipeline.export.command import export_command
 from pipeline.escalation.review_command import consolidate_command, sample_command
 from pipeline.judge.command import agreement_command, judge_command, pairs_command
@@ -327,12 +327,15 @@ def _is_utf8(text: str) -> bool:
 @eval_app.command("run")
 def evaluate(
     file: Annotated[Path, typer.Argument(help="JSONL: question, reference, optional source and page.")],
-    out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval-report.json"),
+    out: Annotated[Path, typer.Option(help=REPORT_HELP)] = Path("eval-report.json"),
     retrieval_only: Annotated[
         bool, typer.Option("--retrieval-only", help="Measure dense, keyword and hybrid search alone; no answers are generated.")
     ] = False,
 ) -> None:
     """Measure the chain on questions with reference answers, with the judge's scores and the RAG metrics."""
+    from pipeline.evaluation.evaluate import check_report_path
+
+    run(check_report_path, out)
     run(_evaluate_retrieval if retrieval_only else _evaluate, file, out)
 
 

@@ -64,10 +64,13 @@ def test_a_candidate_that_answers_right_where_the_baseline_does_not_wins_where_t
     results_b = [answer_case(case, candidate, embedder) for case in CASES]
     report = compare(results_a, results_b, sides(), scripted_judge(knows_the_answer))
     assert [c.outcome for c in report.results] == ["win", "tie", "win"]
-    assert [c.verdicts for c in report.results] == [("B", "A"), ("tie", "tie"), ("B", "A")]
+    assert [c.verdicts for c in report.results] == [("B", "B"), ("tie", "tie"), ("B", "B")]  # the side preferred
     assert (report.wins, report.ties, report.losses, report.failed) == (2, 1, 0, 0)
     assert (report.consistent, report.first_position, report.second_position) == (3, 0, 0)
-    assert report.consistency().endswith("it chose the answer shown first in both orders on 0 and the one shown second on 0.")
+    assert report.consistency() == (
+        "Of 3 pairs judged, the two orders agreed on 3; the judge chose the answer shown first in both orders on 0, "
+        "the one shown second on 0, and called a tie in one order only on 0."
+    )
     assert report.sign_test_p == 0.5  # 2 of 2 decided: 2 * 0.5**2
     assert [(c.judge_a, c.judge_b) for c in report.results] == [(1.0, 5.0), (5.0, 5.0), (1.0, 5.0)]
     assert (report.a.judge.mean, report.b.judge.mean) == (round(7 / 3, 4), 5.0)
@@ -84,12 +87,28 @@ def test_a_judge_that_always_prefers_the_first_answer_gives_ties_not_wins(sample
     report = compare(results_a, results_b, sides(), scripted_judge(always_first))
     assert (report.wins, report.ties, report.losses, report.sign_test_p) == (0, 2, 0, None)
     assert (report.consistent, report.first_position, report.second_position) == (0, 2, 0)
-    assert [c.orders for c in report.results] == ["A, A", "A, A"]
+    assert [c.orders for c in report.results] == ["A, B", "A, B"]  # A's answer when shown first, B's when shown first
     assert report.consistency() == (
-        "The pairwise judge's two orders agreed on 0 of 2 pairs; it chose the answer shown first in both orders "
-        "on 2 and the one shown second on 0. Most verdicts followed the order, not the answers: its ties say it "
-        "could not tell them apart."
+        "Of 2 pairs judged, the two orders agreed on 0; the judge chose the answer shown first in both orders on 2, "
+        "the one shown second on 0, and called a tie in one order only on 0. Most verdicts went by the place shown, "
+        "not the answers: its ties say it could not tell them apart."
     )
+
+
+def test_ties_in_one_order_only_are_not_taken_for_position_bias(sample_index, embedder):
+    said = iter(["tie", "A", "A", "tie", "B", "A"])  # in order, then swapped, for each of three questions
+
+    def judge(prompt: str, verdict: str) -> str:
+        if verdict == "ScoreVerdict":
+            return json.dumps({"comment": "Fine.", "score": 3.0})
+        return json.dumps({"comment": "Compared.", "better": next(said)})
+
+    results_a = [answer_case(case, fake_chain(sample_index, embedder, WRONG), embedder) for case in CASES]
+    results_b = [answer_case(case, fake_chain(sample_index, embedder, RIGHT), embedder) for case in CASES]
+    report = compare(results_a, results_b, sides(), scripted_judge(judge))
+    assert [c.verdicts for c in report.results] == [("tie", "B"), ("A", "tie"), ("B", "B")]
+    assert (report.wins, report.ties, report.consistent, report.first_position, report.second_position) == (1, 2, 1, 0, 0)
+    assert report.consistency().endswith("and called a tie in one order only on 2.")
 
 
 def test_a_failed_pairwise_verdict_is_counted_not_guessed(sample_index, embedder):
@@ -116,6 +135,7 @@ def test_overrides_are_settings_named_with_or_without_the_prefix():
         (["colour=red"], "'colour=red' is not KEY=VALUE with a setting as KEY"),
         (["top_k=many"], "The overrides top_k=many are not valid settings"),
         (["PROMPT_VERSION=plumb-answer-v9"], "The overrides PROMPT_VERSION=plumb-answer-v9 are not valid settings"),
+        (["TOP_K=1", "plumb_top_k=2"], "plumb_top_k is given twice for one side: give each setting once."),
     ],
 )
 def test_a_bad_override_is_refused_in_one_sentence(pairs, message):
@@ -131,6 +151,26 @@ def test_cli_refuses_a_compare_without_differences_and_a_bad_override(tmp_path):
     assert result.exit_code == 1 and "are not valid settings" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [["eval", "compare", "q.jsonl", "--b", "TOP_K=2"], ["eval", "q.jsonl"]])
+def test_a_report_path_that_cannot_be_written_is_refused_before_any_question_is_answered(command, tmp_path):
+    """Before: a Markdown --out was overwritten by the Markdown report, and a folder or a path under
+    a file failed with a traceback after every question had been answered and judged."""
+    (tmp_path / "q.jsonl").write_text('{"question": "q", "reference": "r"}\n', encoding="utf-8")
+    (tmp_path / "reports").mkdir()
+    for out, message in (
+        ("r.md", "--out r.md must end in .json: the Markdown report and plots are written beside it."),
+        ("reports.json", None),
+        ("q.jsonl/r.json", "--out q.jsonl/r.json cannot be written: q.jsonl is a file, not a folder."),
+    ):
+        if message is None:
+            (tmp_path / out).mkdir()
+            message = f"--out {out} is a folder: name the JSON file to write."
+        result = CliRunner().invoke(app, [*command, "--out", out])
+        assert (result.exit_code, result.output.strip()) == (1, f"Error: {message}")
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".md", ".png") or p.name == "r.json"]
+    assert not any((tmp_path / "reports.json").iterdir())
+
+
 @pytest.mark.slow
 def test_cli_compares_two_index_settings_with_the_packaged_model_and_the_demo_judge(sample_index, prepared_models, monkeypatch, tmp_path):
     for name, value in (("MAX_NEW_TOKENS", "16"), ("JUDGE_MAX_TOKENS", "64"), ("JUDGE_ATTEMPTS", "1")):
@@ -143,5 +183,5 @@ def test_cli_compares_two_index_settings_with_the_packaged_model_and_the_demo_ju
     assert (report["a"]["overrides"], report["b"]["overrides"]) == ({"top_k": "1"}, {"top_k": "2"})
     assert report["a"]["model_id"] == report["b"]["model_id"] and "smollm2" in report["a"]["model_id"].lower()
     assert report["wins"] + report["ties"] + report["losses"] + report["failed"] == 1
-    assert "B against A on 1 questions" in result.output and "The pairwise judge's two orders agreed on" in result.output
+    assert "B against A on 1 questions" in result.output and "pairs judged, the two orders agreed on" in result.output
     assert len(report["results"][0]["verdicts"]) == 2 or report["failed"] == 1

@@ -1,6 +1,7 @@
 """Eval and compare runs in MLflow (a real SQLite tracking store under the test's data folder) and
 the Markdown reports with their plots."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.evaluation.compare import ComparedCase, CompareReport, Side
@@ -25,8 +26,8 @@ def case(question: str, score: float | None, similarity: float) -> CaseResult:
 
 def compare_report() -> CompareReport:
     results = [
-        ComparedCase("q1", "r", "a1", "b1", 0.4, 0.8, 2.0, 4.5, "win", ("B", "A")),
-        ComparedCase("q2", "r", "a2", "b2", 0.6, 0.6, 3.0, 3.0, "tie", ("A", "A")),
+        ComparedCase("q1", "r", "a1", "b1", 0.4, 0.8, 2.0, 4.5, "win", ("B", "B")),
+        ComparedCase("q2", "r", "a2", "b2", 0.6, 0.6, 3.0, 3.0, "tie", ("A", "B")),
         ComparedCase("q3", "r", "a3", "b3", 0.7, 0.5, None, 2.0, None, None),
     ]
     a = Side({"llm_adapter": ""}, "base", spread([0.4, 0.6, 0.7]), spread([2.0, 3.0]))
@@ -73,8 +74,8 @@ def test_eval_and_compare_runs_are_logged_with_configuration_metrics_table_and_r
     written = write_compare_markdown(compared, out)
     text = written[0].read_text()
     assert "1 wins, 1 ties, 0 losses, 1 not judged" in text and "| q3 | 0.7 | 0.5 | n/a | 2 | failed | failed |" in text
-    assert "| q2 | 0.6 | 0.6 | 3 | 3 | tie | A, A |" in text
-    assert "two orders agreed on 1 of 2 pairs; it chose the answer shown first in both orders on 1" in text
+    assert "| q2 | 0.6 | 0.6 | 3 | 3 | tie | A, B |" in text
+    assert "Of 2 pairs judged, the two orders agreed on 1; the judge chose the answer shown first in both orders on 1" in text
     assert all(path.read_bytes().startswith(PNG) for path in written[1:])
     tuned = Settings(llm_adapter="tuned", prompt_version="plumb-answer-v3")
     run = client.get_run(log_compare(compared, (settings, tuned), eval_file, [out, *written]))
@@ -83,8 +84,12 @@ def test_eval_and_compare_runs_are_logged_with_configuration_metrics_table_and_r
     )
     assert (run.data.params["a.prompt_version"], run.data.params["b.prompt_version"]) == (PROMPT_VERSION, "plumb-answer-v3")
     assert (run.data.metrics["wins"], run.data.metrics["judge_difference_mean"]) == (1.0, 1.25)
-    assert (run.data.metrics["pairwise_consistent"], run.data.metrics["pairwise_first_position"]) == (1.0, 1.0)
+    metrics = run.data.metrics
+    assert (metrics["pairwise_consistency"], metrics["pairwise_first_position_share"], metrics["pairwise_second_position_share"]) == (0.5, 0.5, 0.0)
     assert "per_question.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    unjudged = replace(compared, failed=3, consistent=0, first_position=0)  # no pair judged: no share, not 0
+    run = client.get_run(log_compare(unjudged, (settings, tuned), eval_file, []))
+    assert run.data.metrics["not_judged"] == 3.0 and "pairwise_consistency" not in run.data.metrics
 
 
 def test_a_tracking_server_that_does_not_answer_is_one_sentence(tmp_path: Path, monkeypatch):

@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from pipeline.errors import PlumbError
 
 console = Console(soft_wrap=True)
+REPORT_HELP = "Where to write the JSON report (.json); the Markdown report and its plots go beside it."
 
 if TYPE_CHECKING:  # the CLI imports this module at start; the evaluation's imports wait for a command
     from pipeline.evaluation.stats import Spread
@@ -84,7 +85,7 @@ def compare_command(
     file: Annotated[Path, typer.Argument(help="JSONL: question, reference, optional source and page.")],
     a: Annotated[list[str], typer.Option("--a", help="A setting of side A (the baseline), KEY=VALUE; repeat for more.")] = [],  # noqa: B006 (typer reads the default)
     b: Annotated[list[str], typer.Option("--b", help="A setting of side B (the candidate), KEY=VALUE; repeat for more.")] = [],  # noqa: B006
-    out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("compare-report.json"),
+    out: Annotated[Path, typer.Option(help=REPORT_HELP)] = Path("compare-report.json"),
 ) -> None:
     """Run two configurations of the chain (models or adapters, prompt versions, index settings) on the same questions:
     win/tie/loss of B against A by the pairwise judge in both orders, SAS and judge means of both,
@@ -92,7 +93,7 @@ def compare_command(
     from pipeline.evaluation.compare import Side, compare, side_settings
     from pipeline.evaluation.report import write_compare_markdown
     from pipeline.evaluation.tracking import log_compare
-    from pipeline.evaluation.evaluate import answer_case, answered_by, load_cases, write_report
+    from pipeline.evaluation.evaluate import answer_case, answered_by, check_report_path, load_cases, write_report
     from pipeline.judge.judge import make_judge
     from pipeline.settings import get_settings
     from pipeline.wiring import make_embedder, make_rag_chain, open_index
@@ -101,6 +102,7 @@ def compare_command(
         raise PlumbError("Give what differs: --a KEY=VALUE for the baseline and/or --b KEY=VALUE for the candidate.")
     if not file.exists():
         raise PlumbError(f"{file} does not exist.")
+    check_report_path(out)
     cases = load_cases(file)
     base = get_settings()
     configured = [side_settings(base, pairs) for pairs in (a, b)]  # every override checked before a model loads

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pipeline.errors import PlumbError
 from pipeline.evaluation.stats import Spread, sign_test, spread
 from pipeline.evaluation.evaluate import CaseResult
-from pipeline.judge.judge import Judge, JudgeFailed, PairVerdicts
+from pipeline.judge.judge import SWAPPED, Judge, JudgeFailed, PairVerdicts
 from pipeline.judge.prompts import score_messages
 from pipeline.judge.verdicts import ScoreVerdict
 from pipeline.records import Citation
@@ -27,9 +27,10 @@ OUTCOMES = {"A": "loss", "B": "win", "tie": "tie"}  # the pairwise judge's answe
 @dataclass
 class ComparedCase:
     """One question: both answers, their SAS and judge scores (None when the judge failed), B's
-    result against A (`win`, `tie`, `loss`; None when the pairwise judge failed) and the pairwise
-    judge's verdicts as it said them, A shown first then B shown first ("A" is the answer shown
-    first; None when it failed)."""
+    result against A (`win`, `tie`, `loss`; None when the pairwise judge failed) and the side the
+    pairwise judge preferred in each order ("A", "B" or "tie"), first with A's answer shown first,
+    then with B's (None when it failed): ("B", "B") is a win, ("A", "B") the answer shown first
+    both times."""
 
     question: str
     reference: str
@@ -44,8 +45,8 @@ class ComparedCase:
 
     @property
     def orders(self) -> str:
-        """The verdicts for a table: "A, B" (consistent: A's answer both times), "A, A" (the answer
-        shown first both times), "failed"."""
+        """The verdicts for a table: "B, B" (B's answer in both orders), "A, B" (the answer shown
+        first both times), "failed"."""
         return "failed" if self.verdicts is None else ", ".join(self.verdicts)
 
 
@@ -72,24 +73,27 @@ class CompareReport:
     failed: int
     consistent: int  # pairs whose two orders agreed
     first_position: int  # pairs where the judge chose the answer shown first in both orders
-    second_position: int  # ... the answer shown second in both orders
+    second_position: int  # ... the answer shown second in both orders; the other pairs judged had a tie in one order
     sign_test_p: float | None
     similarity_difference: Spread | None
     judge_difference: Spread | None
     results: list[ComparedCase]
 
     def consistency(self) -> str:
-        """One sentence on the pairwise judge's position consistency, with a warning when most of
-        its verdicts changed with the order: then its ties mean it could not tell, not a draw."""
+        """The pairs judged by kind: consistent, or biased toward the first or the second place (the
+        MT-Bench study's position-bias counts, Zheng et al. 2023), or a tie in one order only; with a
+        warning when most went by the place shown: then its ties mean it could not tell, not a draw."""
         judged = self.cases - self.failed
         if not judged:
             return "The pairwise judge gave no verdict."
+        by_place = self.first_position + self.second_position
         sentence = (
-            f"The pairwise judge's two orders agreed on {self.consistent} of {judged} pairs; it chose the answer "
-            f"shown first in both orders on {self.first_position} and the one shown second on {self.second_position}."
+            f"Of {judged} pairs judged, the two orders agreed on {self.consistent}; the judge chose the answer shown "
+            f"first in both orders on {self.first_position}, the one shown second on {self.second_position}, and "
+            f"called a tie in one order only on {judged - self.consistent - by_place}."
         )
-        if self.consistent * 2 < judged:
-            sentence += " Most verdicts followed the order, not the answers: its ties say it could not tell them apart."
+        if by_place * 2 > judged:
+            sentence += " Most verdicts went by the place shown, not the answers: its ties say it could not tell them apart."
         return sentence
 
 
@@ -103,6 +107,8 @@ def side_settings(base: Settings, pairs: list[str]) -> tuple[Settings, dict[str,
         name = key.strip().lower().removeprefix("plumb_")
         if not sep or name not in Settings.model_fields:
             raise PlumbError(f"{pair!r} is not KEY=VALUE with a setting as KEY (`plumb settings` lists them).")
+        if name in overrides:
+            raise PlumbError(f"{key.strip()} is given twice for one side: give each setting once.")
         overrides[name] = value
     try:
         return Settings(**{**base.model_dump(), **overrides}), overrides
@@ -122,7 +128,7 @@ def compare(
     b.judge = spread([c.judge_b for c in compared if c.judge_b is not None])
     outcomes = [c.outcome for c in compared]
     wins, losses = outcomes.count("win"), outcomes.count("loss")
-    verdicts = [PairVerdicts(*c.verdicts) for c in compared if c.verdicts is not None]
+    verdicts = [PairVerdicts(c.verdicts[0], SWAPPED[c.verdicts[1]]) for c in compared if c.verdicts]  # as said
     positions = [v.position for v in verdicts]
     return CompareReport(
         cases=len(compared),
@@ -163,7 +169,7 @@ def _compare_one(a: CaseResult, b: CaseResult, judge: Judge) -> ComparedCase:
         judge_a=_score(judge, a),
         judge_b=_score(judge, b),
         outcome=OUTCOMES[verdicts.outcome] if verdicts else None,
-        verdicts=(verdicts.in_order, verdicts.swapped) if verdicts else None,
+        verdicts=(verdicts.in_order, SWAPPED[verdicts.swapped]) if verdicts else None,
     )
 
 

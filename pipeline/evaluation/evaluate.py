@@ -376,6 +376,22 @@ def _share(outcomes: list[bool | None]) -> float | None:
     return round(sum(scored) / len(scored), 4) if scored else None
 
 
+def check_report_path(path: Path) -> None:
+    """Refuse, before any question is answered, a report path that cannot be written: PlumbError in
+    one sentence. The path must end in .json, since the Markdown report and plots go beside it under
+    the same name; its folder is made here."""
+    if path.suffix != ".json":
+        raise PlumbError(f"--out {path} must end in .json: the Markdown report and plots are written beside it.")
+    if path.is_dir():
+        raise PlumbError(f"--out {path} is a folder: name the JSON file to write.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise PlumbError(f"--out {path} cannot be written: {exc.filename} is a file, not a folder.") from exc
+    except OSError as exc:
+        raise PlumbError(f"--out {path} cannot be written: {exc.strerror}.") from exc
+
+
 def write_report(report: "EvalReport | RetrievalReport | CompareReport", path: Path) -> None:
     """Write a report (this module's `EvalReport`, `retrieval_eval.RetrievalReport` or
     `eval_compare.CompareReport`) as JSON."""

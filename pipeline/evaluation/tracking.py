@@ -55,9 +55,7 @@ def log_compare(report: CompareReport, settings: tuple[Settings, Settings], eval
         "ties": report.ties,
         "losses": report.losses,
         "not_judged": report.failed,
-        "pairwise_consistent": report.consistent,
-        "pairwise_first_position": report.first_position,
-        "pairwise_second_position": report.second_position,
+        **_position_shares(report),
         "sign_test_p": report.sign_test_p,
         **_spread("similarity_a", report.a.similarity),
         **_spread("similarity_b", report.b.similarity),
@@ -68,6 +66,19 @@ def log_compare(report: CompareReport, settings: tuple[Settings, Settings], eval
     }
     table = [asdict(case) for case in report.results]
     return _log(settings[0], f"compare {report.a.model_id} vs {report.b.model_id}", params, metrics, table, artifacts)
+
+
+def _position_shares(report: CompareReport) -> dict[str, float]:
+    """The pairwise judge's consistency and position bias as shares of the pairs it judged, so that
+    runs of different sizes compare; none when it judged no pair (not a consistency of 0)."""
+    judged = report.cases - report.failed
+    if not judged:
+        return {}
+    return {
+        "pairwise_consistency": report.consistent / judged,
+        "pairwise_first_position_share": report.first_position / judged,
+        "pairwise_second_position_share": report.second_position / judged,
+    }
 
 
 def _configuration(settings: Settings, model_id: str) -> dict[str, str]:
