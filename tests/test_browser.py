@@ -272,7 +272,8 @@ def test_the_faces_name_their_level_on_hover_and_a_saved_verdict_steps_aside(pag
     expect(page.get_by_placeholder("Ask about the documents")).to_be_visible(timeout=120_000)
     ask(page, "What is the frost depth?")
     faces = page.get_by_test_id("stFeedback").locator("button")
-    expect(page.get_by_text("Rate this answer: 😞 strongly disagree · 🙁 disagree")).to_be_visible()
+    # the rating widget is drawn after the answer's caption: on a loaded machine seconds after it
+    expect(page.get_by_text("Rate this answer: 😞 strongly disagree · 🙁 disagree")).to_be_visible(timeout=30_000)
     faces.nth(3).hover()
     label = faces.nth(3).evaluate("face => getComputedStyle(face, '::after').content")
     assert label == '"agree"'
