@@ -158,17 +158,20 @@ def test_a_report_path_that_cannot_be_written_is_refused_before_any_question_is_
     (tmp_path / "q.jsonl").write_text('{"question": "q", "reference": "r"}\n', encoding="utf-8")
     (tmp_path / "reports").mkdir()
     for out, message in (
-        ("r.md", "--out r.md must end in .json: the Markdown report and plots are written beside it."),
-        ("reports.json", None),
-        ("q.jsonl/r.json", "--out q.jsonl/r.json cannot be written: q.jsonl is a file, not a folder."),
+        ("r.md", "--out r.md must be a file name ending in .json: the Markdown report and plots are written beside it."),
+        (".json", "--out .json must be a file name ending in .json: the Markdown report and plots are written beside it."),
+        ("reports", "--out reports is a folder: name the JSON file to write."),
+        ("", "--out . is a folder: name the JSON file to write."),
+        ("q.jsonl/new/r.json", f"--out q.jsonl/new/r.json cannot be written: {tmp_path / 'q.jsonl'} is a file, not a folder."),
     ):
-        if message is None:
-            (tmp_path / out).mkdir()
-            message = f"--out {out} is a folder: name the JSON file to write."
         result = CliRunner().invoke(app, [*command, "--out", out])
         assert (result.exit_code, result.output.strip()) == (1, f"Error: {message}")
+    missing = ["missing.jsonl" if part == "q.jsonl" else part for part in command]
+    result = CliRunner().invoke(app, [*missing, "--out", "new/deep/r.json"])
+    assert result.exit_code == 1 and "missing.jsonl does not exist" in result.output
+    assert not (tmp_path / "new").exists()  # a refused run makes no folder
     assert not [p for p in tmp_path.rglob("*") if p.suffix in (".md", ".png") or p.name == "r.json"]
-    assert not any((tmp_path / "reports.json").iterdir())
+    assert not any((tmp_path / "reports").iterdir())
 
 
 @pytest.mark.slow

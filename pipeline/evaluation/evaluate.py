@@ -378,18 +378,15 @@ def _share(outcomes: list[bool | None]) -> float | None:
 
 def check_report_path(path: Path) -> None:
     """Refuse, before any question is answered, a report path that cannot be written: PlumbError in
-    one sentence. The path must end in .json, since the Markdown report and plots go beside it under
-    the same name; its folder is made here."""
-    if path.suffix != ".json":
-        raise PlumbError(f"--out {path} must end in .json: the Markdown report and plots are written beside it.")
+    one sentence; nothing is made here (`write_report` makes the folder). The path must end in
+    .json, since the Markdown report and plots go beside it under the same name."""
     if path.is_dir():
         raise PlumbError(f"--out {path} is a folder: name the JSON file to write.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise PlumbError(f"--out {path} cannot be written: {exc.filename} is a file, not a folder.") from exc
-    except OSError as exc:
-        raise PlumbError(f"--out {path} cannot be written: {exc.strerror}.") from exc
+    if path.suffix != ".json":
+        raise PlumbError(f"--out {path} must be a file name ending in .json: the Markdown report and plots are written beside it.")
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    if not folder.is_dir():
+        raise PlumbError(f"--out {path} cannot be written: {folder} is a file, not a folder.")
 
 
 def write_report(report: "EvalReport | RetrievalReport | CompareReport", path: Path) -> None:
