@@ -21,7 +21,7 @@ from pipeline.feedback.outbox import Outbox
 from pipeline.feedback.resilient import ResilientStore
 from pipeline.judge.agreement import agreement, judge_agreement, level
 from pipeline.judge.batch import JudgeConfig, run_judge
-from pipeline.judge.judge import NO_REFERENCE, Judge, JudgeFailed, Reference
+from pipeline.judge.judge import NO_REFERENCE, SWAPPED, Judge, JudgeFailed, Reference
 from pipeline.judge.online import OnlineJudge
 from pipeline.judge.prompts import JUDGE_PROMPT_VERSION
 from pipeline.judge.verdicts import ScoreVerdict
@@ -113,7 +113,7 @@ def test_pairwise_counts_a_win_only_when_both_orders_agree():
         (("B", "B"), False, "second"), (("tie", "A"), False, None),
     ):
         verdicts = judge_with(*map(pair, said)).verdicts(*args)
-        assert (verdicts.in_order, verdicts.swapped) == said
+        assert (verdicts.in_order, verdicts.swapped) == said and verdicts.sides == (said[0], SWAPPED[said[1]])
         assert (verdicts.consistent, verdicts.position) == (consistent, position)
     judge = judge_with(pair("A"), pair("B"))
     judge.compare(*args)

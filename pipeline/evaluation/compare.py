@@ -128,7 +128,7 @@ def compare(
     b.judge = spread([c.judge_b for c in compared if c.judge_b is not None])
     outcomes = [c.outcome for c in compared]
     wins, losses = outcomes.count("win"), outcomes.count("loss")
-    verdicts = [PairVerdicts(c.verdicts[0], SWAPPED[c.verdicts[1]]) for c in compared if c.verdicts]  # as said
+    verdicts = [PairVerdicts(c.verdicts[0], SWAPPED[c.verdicts[1]]) for c in compared if c.verdicts]  # back from sides
     positions = [v.position for v in verdicts]
     return CompareReport(
         cases=len(compared),
@@ -169,7 +169,7 @@ def _compare_one(a: CaseResult, b: CaseResult, judge: Judge) -> ComparedCase:
         judge_a=_score(judge, a),
         judge_b=_score(judge, b),
         outcome=OUTCOMES[verdicts.outcome] if verdicts else None,
-        verdicts=(verdicts.in_order, SWAPPED[verdicts.swapped]) if verdicts else None,
+        verdicts=verdicts.sides if verdicts else None,
     )
 
 

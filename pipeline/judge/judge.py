@@ -60,6 +60,12 @@ class PairVerdicts:
         return self.in_order if self.consistent else "tie"
 
     @property
+    def sides(self) -> tuple[Outcome, Outcome]:
+        """The answer preferred in each order, named by its place in the call ("A" the first answer
+        given, "B" the second): both "A" is a consistent win for the first."""
+        return self.in_order, SWAPPED[self.swapped]
+
+    @property
     def consistent(self) -> bool:
         """Both orders say the same of the two answers (a tie in both counts)."""
         return self.in_order == SWAPPED[self.swapped]
