@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.judge.agreement import agreement, pair_agreement, preferred  # noqa: E402
-from pipeline.judge.judge import Judge, JudgeFailed, Reference, make_judge  # noqa: E402
+from pipeline.judge.judge import Judge, JudgeFailed, Reference, make_judge, position_counts  # noqa: E402
 from pipeline.records import Citation, Turn  # noqa: E402
 from pipeline.samples import EVAL_QUESTIONS  # noqa: E402
 from pipeline.settings import get_settings  # noqa: E402
@@ -66,7 +66,7 @@ def turn(question: str, source: str, page: int, reference: str, answer: str) -> 
 def measure(judge: Judge) -> dict:
     scored: list[tuple[int, float]] = []
     pairs = []
-    orders = {"consistent": 0, "first_position": 0, "second_position": 0}
+    judged = []
     failed = 0
     started = time.perf_counter()
     for question, reference, source, page, _ in EVAL_QUESTIONS:
@@ -86,15 +86,13 @@ def measure(judge: Judge) -> dict:
                 failed += 1
                 continue
             pairs.append((preferred(best_rating, rating), {"A": "first", "B": "second", "tie": "tie"}[verdicts.outcome]))
-            orders["consistent"] += verdicts.consistent
-            if verdicts.position:
-                orders[f"{verdicts.position}_position"] += 1
+            judged.append(verdicts)
     return {
         "judge": judge.model_id,
         "questions": len(EVAL_QUESTIONS),
         "scores": asdict(agreement(judge.model_id, scored)),
         "pairs": asdict(pair_agreement(judge.model_id, pairs)),
-        "orders": orders,
+        "orders": position_counts(judged),
         "failed": failed,
         "seconds": round(time.perf_counter() - started, 1),
     }

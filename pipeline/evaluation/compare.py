@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pipeline.errors import PlumbError
 from pipeline.evaluation.stats import Spread, sign_test, spread
 from pipeline.evaluation.evaluate import CaseResult
-from pipeline.judge.judge import SWAPPED, Judge, JudgeFailed, PairVerdicts
+from pipeline.judge.judge import Judge, JudgeFailed, PairVerdicts, position_counts
 from pipeline.judge.prompts import score_messages
 from pipeline.judge.verdicts import ScoreVerdict
 from pipeline.records import Citation
@@ -121,15 +121,14 @@ def compare(
 ) -> CompareReport:
     """Judge the two sides' answers to the same questions (in the same order). `sides` come with
     their overrides and model ids; their spreads are filled in here."""
-    compared = [_compare_one(a, b, judge) for a, b in zip(results_a, results_b, strict=True)]
+    judged = [_compare_one(a, b, judge) for a, b in zip(results_a, results_b, strict=True)]
+    compared = [case for case, _ in judged]
     a, b = sides
     a.similarity, b.similarity = spread([c.similarity_a for c in compared]), spread([c.similarity_b for c in compared])
     a.judge = spread([c.judge_a for c in compared if c.judge_a is not None])
     b.judge = spread([c.judge_b for c in compared if c.judge_b is not None])
     outcomes = [c.outcome for c in compared]
     wins, losses = outcomes.count("win"), outcomes.count("loss")
-    verdicts = [PairVerdicts(c.verdicts[0], SWAPPED[c.verdicts[1]]) for c in compared if c.verdicts]  # back from sides
-    positions = [v.position for v in verdicts]
     return CompareReport(
         cases=len(compared),
         judge_model=judge.model_id,
@@ -139,9 +138,7 @@ def compare(
         ties=outcomes.count("tie"),
         losses=losses,
         failed=outcomes.count(None),
-        consistent=sum(v.consistent for v in verdicts),
-        first_position=positions.count("first"),
-        second_position=positions.count("second"),
+        **position_counts(verdicts for _, verdicts in judged if verdicts),
         sign_test_p=sign_test(wins, losses),
         similarity_difference=spread([round(c.similarity_b - c.similarity_a, 4) for c in compared]),
         judge_difference=spread(
@@ -151,7 +148,8 @@ def compare(
     )
 
 
-def _compare_one(a: CaseResult, b: CaseResult, judge: Judge) -> ComparedCase:
+def _compare_one(a: CaseResult, b: CaseResult, judge: Judge) -> tuple[ComparedCase, PairVerdicts | None]:
+    """One question compared, with the pairwise verdicts as said (None when the judge failed)."""
     if a.question != b.question:
         raise ValueError("the two sides' results are not of the same questions, in the same order")
     citations = _union(a.citations, b.citations)
@@ -170,7 +168,7 @@ def _compare_one(a: CaseResult, b: CaseResult, judge: Judge) -> ComparedCase:
         judge_b=_score(judge, b),
         outcome=OUTCOMES[verdicts.outcome] if verdicts else None,
         verdicts=verdicts.sides if verdicts else None,
-    )
+    ), verdicts
 
 
 def _score(judge: Judge, result: CaseResult) -> float | None:

@@ -7,6 +7,7 @@ take the schema as `response_format`.
 """
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -77,6 +78,17 @@ class PairVerdicts:
         if self.in_order != self.swapped or self.in_order == "tie":
             return None
         return "first" if self.in_order == "A" else "second"
+
+
+def position_counts(verdicts: Iterable[PairVerdicts]) -> dict[str, int]:
+    """Over pairs judged in both orders: `consistent` (the orders agreed), `first_position` and
+    `second_position` (the same place chosen in both orders), as the MT-Bench study counts them."""
+    counts = {"consistent": 0, "first_position": 0, "second_position": 0}
+    for verdict in verdicts:
+        counts["consistent"] += verdict.consistent
+        if verdict.position:
+            counts[f"{verdict.position}_position"] += 1
+    return counts
 
 
 class Judge:

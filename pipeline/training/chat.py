@@ -21,16 +21,20 @@ def chat_model_path(base_model: str, settings: Settings) -> str:
 
 
 def load_chat_model(path: str) -> tuple[Any, Any]:
-    """(model, tokenizer) in the dtype the checkpoint was saved in; a tokenizer without a pad token
-    pads with its end-of-sequence token, as TRL's trainers expect."""
+    """(model, tokenizer): `load_chat_weights` and `load_chat_tokenizer` of `path`."""
+    return load_chat_weights(path), load_chat_tokenizer(path)
+
+
+def load_chat_weights(path: str) -> Any:
+    """The chat model at `path`, in the dtype the checkpoint was saved in."""
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(path, dtype="auto"), load_chat_tokenizer(path)
+    return AutoModelForCausalLM.from_pretrained(path, dtype="auto")
 
 
 def load_chat_tokenizer(path: str) -> Any:
     """The tokenizer of the chat model at `path`, padding with its end-of-sequence token when it
-    has no pad token."""
+    has no pad token, as TRL's trainers expect."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -83,8 +87,6 @@ def train_adapter(job: str, dataset: str, config: Any, settings: Settings, trl_c
     """The shape SFT, DPO and KTO share: LoRA on the chat model, TRL's `trainer_class` on the export's
     `dataset` split, one tracked version written. Returns the TrainedVersion; raises a PlumbError
     subclass (one sentence) when it cannot train."""
-    from transformers import AutoModelForCausalLM
-
     from pipeline.training.config import trl_args
     from pipeline.training.data import ExportFolder
     from pipeline.training.lora import lora_config
@@ -99,7 +101,7 @@ def train_adapter(job: str, dataset: str, config: Any, settings: Settings, trl_c
     tokenizer = load_chat_tokenizer(base)
     check_rows_fit(data.train, tokenizer, args.max_length, dataset)
     with tracked(run, settings, config, export, data.hashes, base):
-        model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+        model = load_chat_weights(base)
         trainer = trainer_class(
             model=model,
             args=args,
